@@ -1,0 +1,376 @@
+//! The I/O task of one socket: connect, TLS, the opening handshake, then read frames and run
+//! the closing handshake, reporting everything as raw events in order.
+
+use crate::dispatch::RawEvent;
+use crate::event::{CloseEvent, Message};
+use crate::framing::{encode_frame, Assembler, Decoded, Incoming, Limits, ProtocolError};
+use crate::handshake::{build_request, check_response, Accepted};
+use crate::outbox::Chunk;
+use crate::socket::Socket;
+use bytes::{Buf, BytesMut};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::client::TlsStream;
+use tungstenite::protocol::frame::coding::{Control, OpCode};
+
+/// How long a failing connection waits for its Close frame to be written before dropping TCP.
+const FAIL_FLUSH_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// An established transport.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// The read side of an established transport.
+enum Reader {
+    Plain(OwnedReadHalf),
+    Tls(ReadHalf<TlsStream<TcpStream>>),
+}
+
+impl Reader {
+    /// Reads more bytes into `buf`; 0 means end of stream. Memory is reserved only once the
+    /// socket is readable, so an idle connection holds no read buffer.
+    async fn read(&mut self, buf: &mut BytesMut, chunk: usize) -> std::io::Result<usize> {
+        match self {
+            Reader::Plain(r) => loop {
+                r.readable().await?;
+                buf.reserve(chunk);
+                match r.try_read_buf(buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    other => return other,
+                }
+            },
+            Reader::Tls(r) => {
+                buf.reserve(chunk);
+                r.read_buf(buf).await
+            }
+        }
+    }
+}
+
+/// Runs one socket from connect to the `close` event.
+pub(crate) async fn run(sock: Arc<Socket>) {
+    let timeout = sock.options.connect_timeout;
+    let outcome = tokio::select! {
+        biased;
+        reason = wait_for_fail(&sock) => Err(reason),
+        r = tokio::time::timeout(timeout, establish(&sock)) => match r {
+            Ok(r) => r,
+            Err(_) => Err(format!("the connection was not established within {timeout:?}")),
+        },
+    };
+    match outcome {
+        Err(reason) => fail_events(&sock, reason),
+        Ok((transport, accepted, leftover)) => {
+            sock.emit(RawEvent::Open {
+                protocol: accepted.protocol,
+                extensions: accepted.extensions,
+            });
+            session(sock, transport, leftover).await
+        }
+    }
+}
+
+async fn wait_for_fail(sock: &Socket) -> String {
+    loop {
+        let notified = sock.control.notify.notified();
+        if let Some(reason) = sock.control.take_fail() {
+            return reason;
+        }
+        notified.await;
+    }
+}
+
+fn fail_events(sock: &Arc<Socket>, reason: String) {
+    sock.outbox.shut();
+    sock.emit(RawEvent::Error(reason));
+    sock.emit(RawEvent::Close(CloseEvent {
+        code: 1006,
+        reason: String::new(),
+        was_clean: false,
+    }));
+}
+
+async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, String> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let mut last = format!("{host} has no address");
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+async fn establish(sock: &Socket) -> Result<(Transport, Accepted, BytesMut), String> {
+    let url = &sock.url;
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let tcp = connect_tcp(host, port).await?;
+    let request = build_request(url, &sock.protocols, None, &sock.options.headers);
+    if url.scheme() == "wss" {
+        let config = crate::tls::client_config(&sock.options.tls)?;
+        let name = crate::tls::server_name(&url.host().expect("checked in new()"))?;
+        let mut tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake with {host} failed: {e}"))?;
+        let (accepted, leftover) = upgrade(&mut tls, sock, &request).await?;
+        Ok((Transport::Tls(Box::new(tls)), accepted, leftover))
+    } else {
+        let mut tcp = tcp;
+        let (accepted, leftover) = upgrade(&mut tcp, sock, &request).await?;
+        Ok((Transport::Plain(tcp), accepted, leftover))
+    }
+}
+
+/// Writes the upgrade request and reads until the response head is complete and valid.
+async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    sock: &Socket,
+    request: &crate::handshake::Request,
+) -> Result<(Accepted, BytesMut), String> {
+    stream
+        .write_all(&request.bytes)
+        .await
+        .map_err(|e| format!("cannot send the handshake request: {e}"))?;
+    stream.flush().await.map_err(|e| e.to_string())?;
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        let n = stream
+            .read_buf(&mut buf)
+            .await
+            .map_err(|e| format!("connection lost during the handshake: {e}"))?;
+        if n == 0 {
+            return Err("the server closed the connection during the handshake".into());
+        }
+        if let Some(accepted) = check_response(&buf, &request.key, &sock.protocols, &[])? {
+            buf.advance(accepted.head_len);
+            return Ok((accepted, buf));
+        }
+    }
+}
+
+async fn session(sock: Arc<Socket>, transport: Transport, leftover: BytesMut) {
+    let reader = match transport {
+        Transport::Plain(tcp) => {
+            let (r, w) = tcp.into_split();
+            let w = Arc::new(w);
+            sock.outbox.set_direct(w.clone());
+            tokio::spawn(write_plain(sock.clone(), w));
+            Reader::Plain(r)
+        }
+        Transport::Tls(tls) => {
+            let (r, w) = tokio::io::split(*tls);
+            tokio::spawn(write_tls(sock.clone(), w));
+            Reader::Tls(r)
+        }
+    };
+    let end = read_loop(&sock, reader, leftover).await;
+    sock.outbox.shut();
+    match end {
+        End::Clean(close) => sock.emit(RawEvent::Close(close)),
+        End::Failed(reason) => fail_events(&sock, reason),
+    }
+}
+
+/// Writer task of a plain TCP socket: writes what senders could not write directly.
+async fn write_plain(sock: Arc<Socket>, half: Arc<OwnedWriteHalf>) {
+    loop {
+        let notified = sock.outbox.wake_writer.notified();
+        if sock.outbox.is_shut() {
+            return;
+        }
+        match sock.outbox.flush_direct(&half) {
+            Ok(true) => notified.await,
+            Ok(false) => {
+                if half.writable().await.is_err() {
+                    sock.control.notify.notify_one();
+                    return;
+                }
+            }
+            Err(_) => {
+                sock.control.notify.notify_one();
+                return;
+            }
+        }
+    }
+}
+
+/// Writer task of a TLS socket: all writes go through here.
+async fn write_tls(sock: Arc<Socket>, mut half: WriteHalf<TlsStream<TcpStream>>) {
+    loop {
+        let notified = sock.outbox.wake_writer.notified();
+        if sock.outbox.is_shut() {
+            let _ = half.shutdown().await;
+            return;
+        }
+        let chunks = sock.outbox.take_queued();
+        if chunks.is_empty() {
+            notified.await;
+            continue;
+        }
+        for chunk in chunks {
+            if let Err(e) = half.write_all(crate::outbox::Outbox::bytes(&chunk)).await {
+                sock.outbox
+                    .write_error
+                    .lock()
+                    .get_or_insert_with(|| format!("write failed: {e}"));
+                sock.control.notify.notify_one();
+                return;
+            }
+            sock.outbox.written(chunk);
+        }
+        if half.flush().await.is_err() {
+            sock.control.notify.notify_one();
+            return;
+        }
+    }
+}
+
+/// How the read loop ended.
+enum End {
+    /// The closing handshake completed.
+    Clean(CloseEvent),
+    /// The connection failed, with the diagnostic.
+    Failed(String),
+}
+
+fn close_event(received: &Option<(u16, String)>) -> CloseEvent {
+    match received {
+        None => CloseEvent {
+            code: 1005,
+            reason: String::new(),
+            was_clean: true,
+        },
+        Some((code, reason)) => CloseEvent {
+            code: *code,
+            reason: reason.clone(),
+            was_clean: true,
+        },
+    }
+}
+
+fn queue_close(sock: &Socket, body: &[u8]) -> bool {
+    let mut frame = Vec::new();
+    encode_frame(OpCode::Control(Control::Close), body, &mut frame);
+    sock.outbox.push_close(Chunk::control(frame))
+}
+
+/// Sends our Close for a protocol error (best effort), then reports the failure.
+async fn fail_protocol(sock: &Socket, err: ProtocolError) -> End {
+    if queue_close(sock, &err.close_code.to_be_bytes()) {
+        let _ = tokio::time::timeout(FAIL_FLUSH_TIMEOUT, sock.outbox.wait_drained()).await;
+    }
+    End::Failed(err.message)
+}
+
+async fn read_loop(sock: &Arc<Socket>, mut reader: Reader, mut buf: BytesMut) -> End {
+    let limits = Limits {
+        max_frame_size: sock.options.max_frame_size,
+        max_message_size: sock.options.max_message_size,
+    };
+    let chunk = sock.options.read_chunk_size;
+    let close_timeout = sock.options.close_timeout;
+    let mut assembler = Assembler::new(limits);
+    // The first Close frame received: Some(None) for an empty body.
+    let mut close_received: Option<Option<(u16, String)>> = None;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        // Decode everything buffered.
+        while close_received.is_none() {
+            let consumed = match assembler.decode(&buf) {
+                Err(e) => return fail_protocol(sock, e).await,
+                Ok(Decoded::NeedMore(n)) => {
+                    buf.reserve(n);
+                    break;
+                }
+                Ok(Decoded::Frame { consumed, item }) => {
+                    match item {
+                        None | Some(Incoming::Pong) => {}
+                        Some(Incoming::Message(m)) => deliver(sock, m),
+                        Some(Incoming::Ping(payload)) => {
+                            let mut frame = Vec::new();
+                            encode_frame(OpCode::Control(Control::Pong), &payload, &mut frame);
+                            sock.outbox.push_control(Chunk::control(frame));
+                        }
+                        Some(Incoming::Close(body)) => {
+                            sock.emit(RawEvent::Closing);
+                            // Echo the code (RFC 6455 §5.5.1); an empty body stays empty.
+                            let reply = body.as_ref().map(|(c, _)| c.to_be_bytes().to_vec());
+                            queue_close(sock, &reply.unwrap_or_default());
+                            close_received = Some(body);
+                            deadline = Some(Instant::now() + close_timeout);
+                        }
+                    }
+                    consumed
+                }
+            };
+            buf.advance(consumed);
+        }
+        if close_received.is_some() {
+            buf.clear(); // nothing after the Close frame is processed
+        }
+        if buf.is_empty() && buf.capacity() > 4 * chunk {
+            buf = BytesMut::new(); // give memory back after a large message
+        }
+        if let Some(reason) = sock.control.take_fail() {
+            return End::Failed(reason);
+        }
+        if let Some(err) = sock.outbox.write_error.lock().clone() {
+            return End::Failed(err);
+        }
+        if deadline.is_none() && sock.control.close_started.load(Ordering::Acquire) {
+            deadline = Some(Instant::now() + close_timeout);
+        }
+        let notified = sock.control.notify.notified();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = notified => {}
+            _ = sleep => {
+                return match &close_received {
+                    // Handshake done, the server did not close TCP in time: drop it, clean.
+                    Some(body) => End::Clean(close_event(body)),
+                    None => End::Failed(format!(
+                        "the server did not answer our Close frame within {close_timeout:?}"
+                    )),
+                };
+            }
+            r = reader.read(&mut buf, chunk) => match r {
+                Ok(0) | Err(_) if close_received.is_some() => {
+                    return End::Clean(close_event(close_received.as_ref().expect("checked")));
+                }
+                Ok(0) => {
+                    return End::Failed(
+                        "the server closed the TCP connection without a closing handshake".into(),
+                    )
+                }
+                Err(e) => return End::Failed(format!("connection lost: {e}")),
+                Ok(_) => {}
+            },
+        }
+    }
+}
+
+fn deliver(sock: &Arc<Socket>, message: Message) {
+    sock.emit(RawEvent::Message(message));
+}

@@ -1,0 +1,194 @@
+//! Event dispatch: the browser's "queue a task" for one socket.
+//!
+//! The I/O task emits raw events. Dispatching one (on the I/O thread, or on the thread that
+//! drains the socket's [`crate::EventQueue`]) first applies its state change, as the
+//! standard's task does, then calls the handler. Events wait in the socket until a handler is
+//! set, so none is lost to a handler attached late.
+
+use crate::event::{CloseEvent, Event, EventHandler, Message};
+use crate::socket::{ReadyState, Socket, WebSocket};
+use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::thread::ThreadId;
+
+/// What the I/O task reports, before the state changes that dispatch applies.
+#[derive(Debug)]
+pub(crate) enum RawEvent {
+    /// The handshake succeeded.
+    Open { protocol: String, extensions: String },
+    /// A message arrived.
+    Message(Message),
+    /// The server started the closing handshake (readyState becomes CLOSING, no event).
+    Closing,
+    /// The connection failed; a `Close` follows.
+    Error(String),
+    /// The connection is closed.
+    Close(CloseEvent),
+}
+
+/// A unit of work in an [`crate::EventQueue`].
+pub(crate) enum Task {
+    /// Dispatch one event of a socket.
+    Event(Arc<Socket>, RawEvent),
+    /// Dispatch the events a socket kept while it had no handler.
+    Flush(Arc<Socket>),
+}
+
+impl Task {
+    pub(crate) fn run(self) {
+        match self {
+            Task::Event(socket, event) => socket.deliver(event),
+            Task::Flush(socket) => socket.flush_pending(),
+        }
+    }
+}
+
+/// The handler of one socket and the events waiting for it.
+#[derive(Default)]
+pub(crate) struct Slot {
+    handler: Option<Arc<dyn EventHandler>>,
+    pending: VecDeque<RawEvent>,
+    /// The thread running the handler right now, if any.
+    running_on: Option<ThreadId>,
+    /// `detach_handler` was called: drop everything from now on.
+    detached: bool,
+}
+
+/// Per-socket dispatch state.
+#[derive(Default)]
+pub(crate) struct Dispatch {
+    slot: Mutex<Slot>,
+    idle: Condvar,
+}
+
+impl Socket {
+    /// Called by the I/O task: dispatch now (inline) or through the socket's queue.
+    pub(crate) fn emit(self: &Arc<Self>, event: RawEvent) {
+        match &self.queue {
+            Some(queue) => queue.push(Task::Event(self.clone(), event)),
+            None => self.deliver(event),
+        }
+    }
+
+    /// Dispatches one event on the current thread, or keeps it until a handler is set.
+    pub(crate) fn deliver(self: &Arc<Self>, event: RawEvent) {
+        let mut slot = self.dispatch.slot.lock();
+        if slot.detached {
+            return;
+        }
+        if slot.handler.is_none() || !slot.pending.is_empty() {
+            slot.pending.push_back(event);
+            return;
+        }
+        drop(slot);
+        self.run_event(event);
+    }
+
+    /// Dispatches the events kept while there was no handler.
+    pub(crate) fn flush_pending(self: &Arc<Self>) {
+        loop {
+            let event = {
+                let mut slot = self.dispatch.slot.lock();
+                if slot.handler.is_none() {
+                    return;
+                }
+                match slot.pending.pop_front() {
+                    Some(e) => e,
+                    None => return,
+                }
+            };
+            self.run_event(event);
+        }
+    }
+
+    /// Applies the event's state change, then calls the handler if the event is surfaced.
+    fn run_event(self: &Arc<Self>, event: RawEvent) {
+        let surfaced = match event {
+            RawEvent::Open {
+                protocol,
+                extensions,
+            } => {
+                // Keep readyState monotonic: close() may have run first.
+                if !self.transition(ReadyState::Connecting, ReadyState::Open) {
+                    return;
+                }
+                let _ = self.protocol.set(protocol);
+                let _ = self.extensions.set(extensions);
+                Event::Open
+            }
+            RawEvent::Message(m) => {
+                if self.ready_state() != ReadyState::Open {
+                    return;
+                }
+                Event::Message(m)
+            }
+            RawEvent::Closing => {
+                self.transition(ReadyState::Open, ReadyState::Closing);
+                return;
+            }
+            RawEvent::Error(e) => {
+                self.set_state(ReadyState::Closed);
+                Event::Error(e)
+            }
+            RawEvent::Close(c) => {
+                self.set_state(ReadyState::Closed);
+                Event::Close(c)
+            }
+        };
+        let is_close = matches!(surfaced, Event::Close(_));
+        let handler = {
+            let mut slot = self.dispatch.slot.lock();
+            if slot.detached {
+                return;
+            }
+            let Some(h) = slot.handler.clone() else { return };
+            slot.running_on = Some(std::thread::current().id());
+            h
+        };
+        let ws = WebSocket::from_inner(self.clone());
+        handler.handle_event(&ws, surfaced);
+        let mut slot = self.dispatch.slot.lock();
+        slot.running_on = None;
+        if is_close {
+            // The last event: drop the handler, which may hold the socket (a cycle).
+            slot.handler = None;
+            slot.detached = true;
+        }
+        drop(slot);
+        self.dispatch.idle.notify_all();
+    }
+
+    /// Installs the handler and schedules the events that waited for it.
+    pub(crate) fn install_handler(self: &Arc<Self>, handler: Arc<dyn EventHandler>) {
+        let mut slot = self.dispatch.slot.lock();
+        if slot.detached {
+            return;
+        }
+        slot.handler = Some(handler);
+        let has_pending = !slot.pending.is_empty();
+        drop(slot);
+        if has_pending {
+            match &self.queue {
+                Some(queue) => queue.push(Task::Flush(self.clone())),
+                None => {
+                    let me = self.clone();
+                    self.io.spawn(async move { me.flush_pending() });
+                }
+            }
+        }
+    }
+
+    /// Removes the handler for good. On return no handler call is running (except one on the
+    /// calling thread, when called from inside the handler) and none will start.
+    pub(crate) fn detach_handler(&self) {
+        let me = std::thread::current().id();
+        let mut slot = self.dispatch.slot.lock();
+        slot.detached = true;
+        slot.handler = None;
+        slot.pending.clear();
+        while slot.running_on.is_some_and(|t| t != me) {
+            self.dispatch.idle.wait(&mut slot);
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! RFC 6455 framing for a client: masked outgoing frames, and incoming frames checked and
+//! reassembled into messages. Pure logic with no I/O, so it can be fuzzed and run under Miri.
+
+use crate::event::Message;
+use std::io::Cursor;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+
+/// Close code for protocol errors (RFC 6455 §7.4.1).
+pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+/// Close code for invalid UTF-8 in a text message or close reason.
+pub const CLOSE_INVALID_DATA: u16 = 1007;
+/// Close code for a message or frame above the configured size limit.
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// Appends one masked client frame (FIN set) carrying `payload` to `out`; returns the header
+/// length, so callers can tell framing bytes from payload bytes.
+pub fn encode_frame(opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) -> usize {
+    let mask: [u8; 4] = rand::random();
+    let header = FrameHeader {
+        is_final: true,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode,
+        mask: Some(mask),
+    };
+    let start = out.len();
+    let header_len = header.len(payload.len() as u64);
+    out.reserve(header_len + payload.len());
+    header
+        .format(payload.len() as u64, out)
+        .expect("writing to a Vec cannot fail");
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[start + header_len..], mask);
+    header_len
+}
+
+/// A Close frame body: optional code and reason (the API has already validated both).
+pub fn close_payload(code: Option<u16>, reason: &str) -> Vec<u8> {
+    match code {
+        None => Vec::new(),
+        Some(c) => {
+            let mut body = c.to_be_bytes().to_vec();
+            body.extend_from_slice(reason.as_bytes());
+            body
+        }
+    }
+}
+
+/// XORs `buf` with the 4-byte mask, eight bytes at a time.
+pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let v = u64::from_ne_bytes(chunk.try_into().expect("chunk of 8")) ^ wide;
+        chunk.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i & 3];
+    }
+}
+
+/// What one complete incoming frame means to the connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A complete data message.
+    Message(Message),
+    /// A ping with its payload, to be answered with a pong.
+    Ping(Vec<u8>),
+    /// A pong (ignored).
+    Pong,
+    /// A Close frame: `None` for an empty body, else the code and the reason.
+    Close(Option<(u16, String)>),
+}
+
+/// A violation of RFC 6455 by the server: the connection must fail with `close_code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError {
+    /// The code to send in our Close frame (1002, 1007 or 1009).
+    pub close_code: u16,
+    /// A diagnostic for the `error` event.
+    pub message: String,
+}
+
+fn violation(close_code: u16, message: impl Into<String>) -> ProtocolError {
+    ProtocolError {
+        close_code,
+        message: message.into(),
+    }
+}
+
+/// Limits on what a server may send.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest frame payload.
+    pub max_frame_size: usize,
+    /// Largest reassembled message.
+    pub max_message_size: usize,
+}
+
+/// Turns the server's byte stream into [`Incoming`] items, enforcing RFC 6455 §5.
+#[derive(Debug)]
+pub struct Assembler {
+    limits: Limits,
+    /// The message being reassembled from fragments: (is_text, bytes so far).
+    partial: Option<(bool, Vec<u8>)>,
+}
+
+impl Assembler {
+    /// A new assembler with no partial message.
+    pub fn new(limits: Limits) -> Self {
+        Assembler {
+            limits,
+            partial: None,
+        }
+    }
+
+    /// Decodes the next item from the front of `buf`.
+    ///
+    /// Returns `Ok(None)` when `buf` holds no complete frame yet (and how many more bytes are
+    /// needed at least), or the number of bytes consumed and, unless the frame was only a
+    /// fragment, the item it completed.
+    pub fn decode(&mut self, buf: &[u8]) -> Result<Decoded, ProtocolError> {
+        let mut cursor = Cursor::new(buf);
+        let (header, len) = match FrameHeader::parse(&mut cursor) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Ok(Decoded::NeedMore(0)),
+            Err(e) => return Err(violation(CLOSE_PROTOCOL_ERROR, format!("bad frame: {e}"))),
+        };
+        if header.mask.is_some() {
+            return Err(violation(
+                CLOSE_PROTOCOL_ERROR,
+                "the server sent a masked frame",
+            ));
+        }
+        if header.rsv1 || header.rsv2 || header.rsv3 {
+            return Err(violation(
+                CLOSE_PROTOCOL_ERROR,
+                "reserved bits set without a negotiated extension",
+            ));
+        }
+        if len > self.limits.max_frame_size as u64 {
+            return Err(violation(
+                CLOSE_TOO_BIG,
+                format!(
+                    "frame of {len} bytes exceeds the limit of {} bytes",
+                    self.limits.max_frame_size
+                ),
+            ));
+        }
+        let header_len = cursor.position() as usize;
+        let len = len as usize;
+        let total = header_len + len;
+        if buf.len() < total {
+            return Ok(Decoded::NeedMore(total - buf.len()));
+        }
+        let payload = &buf[header_len..total];
+        let item = match header.opcode {
+            OpCode::Control(control) => {
+                if !header.is_final {
+                    return Err(violation(
+                        CLOSE_PROTOCOL_ERROR,
+                        "fragmented control frame",
+                    ));
+                }
+                if len > 125 {
+                    return Err(violation(
+                        CLOSE_PROTOCOL_ERROR,
+                        format!("control frame with a {len}-byte payload (limit 125)"),
+                    ));
+                }
+                Some(match control {
+                    Control::Ping => Incoming::Ping(payload.to_vec()),
+                    Control::Pong => Incoming::Pong,
+                    Control::Close => Incoming::Close(parse_close(payload)?),
+                    Control::Reserved(op) => {
+                        return Err(violation(
+                            CLOSE_PROTOCOL_ERROR,
+                            format!("reserved opcode {op:#x}"),
+                        ))
+                    }
+                })
+            }
+            OpCode::Data(Data::Continue) => {
+                let Some((_, data)) = self.partial.as_mut() else {
+                    return Err(violation(
+                        CLOSE_PROTOCOL_ERROR,
+                        "continuation frame without a message to continue",
+                    ));
+                };
+                if data.len() + len > self.limits.max_message_size {
+                    let size = data.len() + len;
+                    return Err(too_big(size, self.limits.max_message_size));
+                }
+                data.extend_from_slice(payload);
+                if header.is_final {
+                    let (is_text, data) = self.partial.take().expect("checked above");
+                    Some(Incoming::Message(to_message(is_text, data)?))
+                } else {
+                    None
+                }
+            }
+            OpCode::Data(data_op) => {
+                let is_text = match data_op {
+                    Data::Text => true,
+                    Data::Binary => false,
+                    Data::Continue => unreachable!("handled above"),
+                    Data::Reserved(op) => {
+                        return Err(violation(
+                            CLOSE_PROTOCOL_ERROR,
+                            format!("reserved opcode {op:#x}"),
+                        ))
+                    }
+                };
+                if self.partial.is_some() {
+                    return Err(violation(
+                        CLOSE_PROTOCOL_ERROR,
+                        "new data frame before the fragmented message finished",
+                    ));
+                }
+                if len > self.limits.max_message_size {
+                    return Err(too_big(len, self.limits.max_message_size));
+                }
+                if header.is_final {
+                    Some(Incoming::Message(to_message(is_text, payload.to_vec())?))
+                } else {
+                    self.partial = Some((is_text, payload.to_vec()));
+                    None
+                }
+            }
+        };
+        Ok(Decoded::Frame {
+            consumed: total,
+            item,
+        })
+    }
+
+}
+
+fn too_big(size: usize, limit: usize) -> ProtocolError {
+    violation(
+        CLOSE_TOO_BIG,
+        format!("message of {size} bytes exceeds the limit of {limit} bytes"),
+    )
+}
+
+/// The result of [`Assembler::decode`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// Not enough bytes for a whole frame; at least this many more are needed (0: unknown).
+    NeedMore(usize),
+    /// One frame was consumed; `item` is set when it completed something.
+    Frame {
+        /// Bytes of `buf` the frame took.
+        consumed: usize,
+        /// The completed message or control item, if any.
+        item: Option<Incoming>,
+    },
+}
+
+fn to_message(is_text: bool, data: Vec<u8>) -> Result<Message, ProtocolError> {
+    if is_text {
+        String::from_utf8(data)
+            .map(Message::Text)
+            .map_err(|_| violation(CLOSE_INVALID_DATA, "invalid UTF-8 in a text message"))
+    } else {
+        Ok(Message::Binary(data))
+    }
+}
+
+/// True for a close code that may appear on the wire (RFC 6455 §7.4).
+pub fn is_valid_wire_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+fn parse_close(payload: &[u8]) -> Result<Option<(u16, String)>, ProtocolError> {
+    match payload.len() {
+        0 => Ok(None),
+        1 => Err(violation(
+            CLOSE_PROTOCOL_ERROR,
+            "Close frame with a 1-byte body",
+        )),
+        _ => {
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            if !is_valid_wire_close_code(code) {
+                return Err(violation(
+                    CLOSE_PROTOCOL_ERROR,
+                    format!("invalid close code {code} from the server"),
+                ));
+            }
+            let reason = std::str::from_utf8(&payload[2..])
+                .map_err(|_| violation(CLOSE_INVALID_DATA, "invalid UTF-8 in the close reason"))?;
+            Ok(Some((code, reason.to_owned())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_frame_size: 1 << 20,
+        max_message_size: 2 << 20,
+    };
+
+    fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![first];
+        match payload.len() {
+            n if n < 126 => v.push(n as u8),
+            n if n <= 0xffff => {
+                v.push(126);
+                v.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                v.push(127);
+                v.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        v.extend_from_slice(payload);
+        v
+    }
+
+    /// Decodes all of `bytes`, returning the items, or the first error.
+    fn decode_all(bytes: &[u8]) -> Result<Vec<Incoming>, ProtocolError> {
+        let mut a = Assembler::new(LIMITS);
+        let mut items = Vec::new();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            match a.decode(&bytes[pos..])? {
+                Decoded::NeedMore(_) => panic!("truncated input in test"),
+                Decoded::Frame { consumed, item } => {
+                    pos += consumed;
+                    items.extend(item);
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    fn err_code(bytes: &[u8]) -> u16 {
+        decode_all(bytes).unwrap_err().close_code
+    }
+
+    #[test]
+    fn mask_round_trips_at_every_length() {
+        for len in 0..40 {
+            let data: Vec<u8> = (0..len as u8).collect();
+            let mut buf = data.clone();
+            apply_mask(&mut buf, [1, 2, 3, 4]);
+            for (i, (a, b)) in buf.iter().zip(&data).enumerate() {
+                assert_eq!(*a, b ^ [1, 2, 3, 4][i % 4]);
+            }
+        }
+    }
+
+    #[test]
+    fn encoded_frames_are_masked_with_every_length_format() {
+        for len in [0usize, 125, 126, 0xffff, 0x10000] {
+            let payload = vec![0x5a; len];
+            let mut out = Vec::new();
+            let hl = encode_frame(OpCode::Data(Data::Binary), &payload, &mut out);
+            assert_eq!(out.len(), hl + len);
+            let (h, l) = FrameHeader::parse(&mut Cursor::new(&out)).unwrap().unwrap();
+            assert_eq!(l as usize, len);
+            assert!(h.is_final);
+            let mask = h.mask.expect("client frames are masked");
+            let mut body = out[hl..].to_vec();
+            apply_mask(&mut body, mask);
+            assert_eq!(body, payload);
+        }
+    }
+
+    #[test]
+    fn messages_and_fragments() {
+        let mut bytes = server_frame(0x81, b"test");
+        bytes.extend(server_frame(0x01, "h\u{e9}".as_bytes()[..2].as_ref()));
+        bytes.extend(server_frame(0x89, b"p")); // ping interleaved
+        bytes.extend(server_frame(0x80, &"h\u{e9}".as_bytes()[2..]));
+        bytes.extend(server_frame(0x82, &[0u8; 70000]));
+        let items = decode_all(&bytes).unwrap();
+        assert_eq!(
+            items,
+            vec![
+                Incoming::Message(Message::Text("test".into())),
+                Incoming::Ping(b"p".to_vec()),
+                Incoming::Message(Message::Text("h\u{e9}".into())),
+                Incoming::Message(Message::Binary(vec![0; 70000])),
+            ]
+        );
+    }
+
+    #[test]
+    fn incomplete_input_needs_more() {
+        let bytes = server_frame(0x82, &[1; 300]);
+        let mut a = Assembler::new(LIMITS);
+        assert_eq!(a.decode(&bytes[..1]).unwrap(), Decoded::NeedMore(0));
+        assert_eq!(a.decode(&bytes[..10]).unwrap(), Decoded::NeedMore(294));
+    }
+
+    #[test]
+    fn close_bodies() {
+        assert_eq!(decode_all(&server_frame(0x88, b"")).unwrap(), vec![Incoming::Close(None)]);
+        assert_eq!(
+            decode_all(&server_frame(0x88, b"\x0f\xa1bye")).unwrap(),
+            vec![Incoming::Close(Some((4001, "bye".into())))]
+        );
+        assert_eq!(err_code(&server_frame(0x88, b"\x03")), 1002);
+        for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+            assert_eq!(err_code(&server_frame(0x88, &code.to_be_bytes())), 1002, "{code}");
+        }
+        assert_eq!(err_code(&server_frame(0x88, b"\x03\xe8\xff")), 1007);
+    }
+
+    #[test]
+    fn violations() {
+        // masked server frame
+        assert_eq!(err_code(&[0x81, 0x81, 1, 2, 3, 4, 0x55]), 1002);
+        // reserved bits
+        for rsv in [0x40u8, 0x20, 0x10] {
+            assert_eq!(err_code(&server_frame(0x81 | rsv, b"x")), 1002);
+        }
+        // reserved opcodes
+        for op in (3u8..=7).chain(11..=15) {
+            assert_eq!(err_code(&server_frame(0x80 | op, b"")), 1002, "{op}");
+        }
+        // control frame too long, fragmented control frame
+        assert_eq!(err_code(&server_frame(0x89, &[0; 126])), 1002);
+        assert_eq!(err_code(&server_frame(0x09, b"")), 1002);
+        // continuation without start; new message inside a fragmented one
+        assert_eq!(err_code(&server_frame(0x80, b"x")), 1002);
+        let mut b = server_frame(0x01, b"a");
+        b.extend(server_frame(0x81, b"b"));
+        assert_eq!(err_code(&b), 1002);
+        // invalid UTF-8, whole and split across fragments
+        assert_eq!(err_code(&server_frame(0x81, b"\xce\xba\xff")), 1007);
+        let mut b = server_frame(0x01, b"\xce");
+        b.extend(server_frame(0x80, b"\x41"));
+        assert_eq!(err_code(&b), 1007);
+    }
+
+    #[test]
+    fn size_limits_refuse_before_allocating() {
+        // A 2 GiB frame header: refused from the header alone.
+        let header = [0x82, 127, 0, 0, 0, 0, 0x80, 0, 0, 0];
+        let mut a = Assembler::new(LIMITS);
+        assert_eq!(a.decode(&header).unwrap_err().close_code, 1009);
+        // Fragments adding up past the message limit.
+        let mut b = Vec::new();
+        b.extend(server_frame(0x02, &vec![0; 1 << 20]));
+        b.extend(server_frame(0x00, &vec![0; 1 << 20]));
+        b.extend(server_frame(0x80, &[0; 1]));
+        assert_eq!(err_code(&b), 1009);
+    }
+}
