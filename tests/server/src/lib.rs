@@ -1,0 +1,200 @@
+//! WebSocket scenario server for conformance tests of a WebSocket *client*.
+//!
+//! The server listens on loopback only (127.0.0.1, or ::1 when asked), runs on
+//! its own background thread and tokio runtime, and picks a behaviour per
+//! connection from the request path (`/echo`, `/close?code=4001`, `/raw?status=404`,
+//! ...). It implements the server side of RFC 6455 itself so that it can record
+//! exactly what the client sent (see [`Observed`]) and misbehave on purpose.
+
+#![warn(missing_docs)]
+
+mod behaviours;
+mod frames;
+mod handshake;
+mod json;
+mod observe;
+mod params;
+mod session;
+mod tls;
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
+
+pub use observe::{Observed, ObservedFrame};
+
+use observe::ObservedLog;
+
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to start a [`TestServer`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Serve `wss://` with a freshly generated CA and server certificate.
+    pub tls: bool,
+    /// Listen on `::1` instead of `127.0.0.1`.
+    pub ipv6: bool,
+}
+
+/// A running scenario server; stopped by [`TestServer::stop`] or on drop.
+pub struct TestServer {
+    port: u16,
+    opts: ServerOptions,
+    ca_pem: Option<String>,
+    log: ObservedLog,
+    stop_tx: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts on 127.0.0.1 (or ::1) with an ephemeral port, on its own
+    /// background thread with its own tokio runtime.
+    pub fn start(opts: ServerOptions) -> io::Result<TestServer> {
+        let addr: SocketAddr = if opts.ipv6 {
+            (Ipv6Addr::LOCALHOST, 0).into()
+        } else {
+            (Ipv4Addr::LOCALHOST, 0).into()
+        };
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let (acceptor, ca_pem) = if opts.tls {
+            let setup = tls::setup()?;
+            (Some(setup.acceptor), Some(setup.ca_pem))
+        } else {
+            (None, None)
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let log = ObservedLog::default();
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let thread_log = log.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("wsdom-testserver-{port}"))
+            .spawn(move || {
+                runtime.block_on(serve(listener, acceptor, thread_log, stop_rx));
+                // Dropping the runtime cancels every connection task, closing sockets.
+                drop(runtime);
+            })?;
+        Ok(TestServer {
+            port,
+            opts,
+            ca_pem,
+            log,
+            stop_tx: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The listening port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `ws://127.0.0.1:PORT` or `wss://localhost:PORT` (IPv6: `ws://[::1]:PORT` / `wss://[::1]:PORT`).
+    pub fn base_url(&self) -> String {
+        match (self.opts.tls, self.opts.ipv6) {
+            (false, false) => format!("ws://127.0.0.1:{}", self.port),
+            (true, false) => format!("wss://localhost:{}", self.port),
+            (false, true) => format!("ws://[::1]:{}", self.port),
+            (true, true) => format!("wss://[::1]:{}", self.port),
+        }
+    }
+
+    /// [`base_url`](Self::base_url) followed by `path_and_query` (e.g. `"/echo"`).
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.base_url(), path_and_query)
+    }
+
+    /// For TLS: PEM of the CA certificate that signed the server certificate
+    /// (SANs `localhost`, `127.0.0.1`, `::1`). `None` for plain.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    /// Snapshot of what the server observed, one entry per connection in accept order.
+    pub fn observed(&self) -> Vec<Observed> {
+        self.log.snapshot()
+    }
+
+    /// Waits until at least `count` connections have finished (or `timeout`
+    /// passes), then returns [`observed`](Self::observed).
+    pub fn wait_finished(&self, count: usize, timeout: Duration) -> Vec<Observed> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let snap = self.log.snapshot();
+            let done = snap.iter().filter(|o| o.finished).count();
+            if done >= count || std::time::Instant::now() >= deadline {
+                return snap;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Forgets everything observed so far.
+    pub fn clear_observed(&self) {
+        self.log.clear();
+    }
+
+    /// Stops the server and closes all its connections (also done on drop).
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop_tx.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Accept loop: runs until `stop` fires (or its sender is dropped).
+async fn serve(
+    listener: std::net::TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    log: ObservedLog,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let Ok(listener) = TcpListener::from_std(listener) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    let _ = tcp.set_nodelay(true);
+                    tokio::spawn(connection(tcp, acceptor.clone(), log.clone()));
+                }
+                // E.g. out of file descriptors: back off briefly.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+        }
+    }
+}
+
+/// Terminates TLS if configured, then hands the stream to the behaviours.
+async fn connection(tcp: tokio::net::TcpStream, acceptor: Option<TlsAcceptor>, log: ObservedLog) {
+    match acceptor {
+        None => behaviours::handle(tcp, log).await,
+        Some(acceptor) => {
+            if let Ok(Ok(tls)) =
+                tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            {
+                behaviours::handle(tls, log).await;
+            }
+        }
+    }
+}
