@@ -1,0 +1,1 @@
+//! C ABI for wsdom (being written).
