@@ -82,7 +82,10 @@ mod tests {
         assert_eq!(ok("ws://h:8080"), "ws://h:8080/");
         assert_eq!(ok("WS://EXAMPLE.com:80/a"), "ws://example.com/a");
         assert_eq!(ok("wss://h:443/"), "wss://h/");
-        assert_eq!(ok("ws://h/echo?foo%20bar baz"), "ws://h/echo?foo%20bar%20baz");
+        assert_eq!(
+            ok("ws://h/echo?foo%20bar baz"),
+            "ws://h/echo?foo%20bar%20baz"
+        );
         assert_eq!(ok("ws://h/?\u{20ac}"), "ws://h/?%E2%82%AC");
         assert_eq!(ok("  ws://h/x  "), "ws://h/x");
         assert_eq!(ok("ws://天気の良い日./"), "ws://xn--n8j6ds53lwwkrqhv28a./");

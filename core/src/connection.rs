@@ -67,13 +67,7 @@ pub(crate) async fn run(sock: Arc<Socket>) {
     };
     match outcome {
         Err(reason) => fail_events(&sock, reason),
-        Ok((transport, accepted, leftover)) => {
-            sock.emit(RawEvent::Open {
-                protocol: accepted.protocol,
-                extensions: accepted.extensions,
-            });
-            session(sock, transport, leftover).await
-        }
+        Ok((transport, accepted, leftover)) => session(sock, transport, accepted, leftover).await,
     }
 }
 
@@ -164,7 +158,7 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-async fn session(sock: Arc<Socket>, transport: Transport, leftover: BytesMut) {
+async fn session(sock: Arc<Socket>, transport: Transport, accepted: Accepted, leftover: BytesMut) {
     let reader = match transport {
         Transport::Plain(tcp) => {
             let (r, w) = tcp.into_split();
@@ -179,6 +173,11 @@ async fn session(sock: Arc<Socket>, transport: Transport, leftover: BytesMut) {
             Reader::Tls(r)
         }
     };
+    // Writers are ready first, so an `open` handler's sends go straight to the socket.
+    sock.emit(RawEvent::Open {
+        protocol: accepted.protocol,
+        extensions: accepted.extensions,
+    });
     let end = read_loop(&sock, reader, leftover).await;
     sock.outbox.shut();
     match end {

@@ -16,7 +16,10 @@ use std::thread::ThreadId;
 #[derive(Debug)]
 pub(crate) enum RawEvent {
     /// The handshake succeeded.
-    Open { protocol: String, extensions: String },
+    Open {
+        protocol: String,
+        extensions: String,
+    },
     /// A message arrived.
     Message(Message),
     /// The server started the closing handshake (readyState becomes CLOSING, no event).
@@ -142,7 +145,9 @@ impl Socket {
             if slot.detached {
                 return;
             }
-            let Some(h) = slot.handler.clone() else { return };
+            let Some(h) = slot.handler.clone() else {
+                return;
+            };
             slot.running_on = Some(std::thread::current().id());
             h
         };

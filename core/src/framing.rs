@@ -161,10 +161,7 @@ impl Assembler {
         let item = match header.opcode {
             OpCode::Control(control) => {
                 if !header.is_final {
-                    return Err(violation(
-                        CLOSE_PROTOCOL_ERROR,
-                        "fragmented control frame",
-                    ));
+                    return Err(violation(CLOSE_PROTOCOL_ERROR, "fragmented control frame"));
                 }
                 if len > 125 {
                     return Err(violation(
@@ -237,7 +234,6 @@ impl Assembler {
             item,
         })
     }
-
 }
 
 fn too_big(size: usize, limit: usize) -> ProtocolError {
@@ -403,14 +399,21 @@ mod tests {
 
     #[test]
     fn close_bodies() {
-        assert_eq!(decode_all(&server_frame(0x88, b"")).unwrap(), vec![Incoming::Close(None)]);
+        assert_eq!(
+            decode_all(&server_frame(0x88, b"")).unwrap(),
+            vec![Incoming::Close(None)]
+        );
         assert_eq!(
             decode_all(&server_frame(0x88, b"\x0f\xa1bye")).unwrap(),
             vec![Incoming::Close(Some((4001, "bye".into())))]
         );
         assert_eq!(err_code(&server_frame(0x88, b"\x03")), 1002);
         for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
-            assert_eq!(err_code(&server_frame(0x88, &code.to_be_bytes())), 1002, "{code}");
+            assert_eq!(
+                err_code(&server_frame(0x88, &code.to_be_bytes())),
+                1002,
+                "{code}"
+            );
         }
         assert_eq!(err_code(&server_frame(0x88, b"\x03\xe8\xff")), 1007);
     }

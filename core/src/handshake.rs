@@ -39,7 +39,10 @@ pub fn build_request(
         resource_name(url)
     );
     if !protocols.is_empty() {
-        req.push_str(&format!("Sec-WebSocket-Protocol: {}\r\n", protocols.join(", ")));
+        req.push_str(&format!(
+            "Sec-WebSocket-Protocol: {}\r\n",
+            protocols.join(", ")
+        ));
     }
     if let Some(offer) = extensions_offer {
         req.push_str(&format!("Sec-WebSocket-Extensions: {offer}\r\n"));
@@ -54,7 +57,11 @@ pub fn build_request(
         req.push_str(&format!("Authorization: Basic {b64}\r\n"));
     }
     if !has("user-agent") {
-        req.push_str(concat!("User-Agent: wsdom/", env!("CARGO_PKG_VERSION"), "\r\n"));
+        req.push_str(concat!(
+            "User-Agent: wsdom/",
+            env!("CARGO_PKG_VERSION"),
+            "\r\n"
+        ));
     }
     for (name, value) in headers {
         req.push_str(&format!("{name}: {value}\r\n"));
@@ -153,7 +160,7 @@ pub fn check_response(
                 "the server selected no subprotocol, but {protocols:?} were offered"
             ));
         }
-    } else if !protocols.iter().any(|p| *p == protocol) {
+    } else if !protocols.contains(&protocol) {
         return Err(format!(
             "the server selected subprotocol {protocol:?}, which was not offered"
         ));
@@ -163,9 +170,16 @@ pub fn check_response(
         .map(|v| String::from_utf8_lossy(v).trim().to_owned())
         .collect::<Vec<_>>()
         .join(", ");
-    for ext in extensions.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+    for ext in extensions
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
         let name = ext.split(';').next().unwrap_or("").trim();
-        if !offered_extensions.iter().any(|o| o.eq_ignore_ascii_case(name)) {
+        if !offered_extensions
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(name))
+        {
             return Err(format!(
                 "the server selected extension {name:?}, which was not offered"
             ));
@@ -228,7 +242,9 @@ mod tests {
         let mut buf = response("k", "Sec-WebSocket-Protocol: chat\r\n");
         let head = buf.len();
         buf.extend_from_slice(b"\x81\x01x");
-        let a = check_response(&buf, "k", &["chat".into()], &[]).unwrap().unwrap();
+        let a = check_response(&buf, "k", &["chat".into()], &[])
+            .unwrap()
+            .unwrap();
         assert_eq!(a.protocol, "chat");
         assert_eq!(a.extensions, "");
         assert_eq!(a.head_len, head);
@@ -238,7 +254,9 @@ mod tests {
     #[test]
     fn rejects_every_invalid_response() {
         let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let bad = |buf: &[u8], protocols: &[String]| check_response(buf, "k", protocols, &[]).unwrap_err();
+        let bad = |buf: &[u8], protocols: &[String]| {
+            check_response(buf, "k", protocols, &[]).unwrap_err()
+        };
         assert!(bad(b"HTTP/1.1 200 OK\r\n\r\n", &[]).contains("200"));
         assert!(bad(b"HTTP/1.1 302 Found\r\nLocation: ws://x/\r\n\r\n", &[]).contains("redirect"));
         assert!(bad(b"FOO BAR BAZ\r\n\r\n", &[]).contains("not valid HTTP"));
@@ -249,19 +267,31 @@ mod tests {
         let ok = String::from_utf8(response("k", "")).unwrap();
         let no_conn = ok.replace("Connection: keep-alive, Upgrade\r\n", "");
         assert!(bad(no_conn.as_bytes(), &[]).contains("Connection"));
-        assert!(bad(&response("k", "Sec-WebSocket-Protocol: chat\r\n"), &[]).contains("not offered"));
-        assert!(bad(&response("k", "Sec-WebSocket-Protocol: CHAT\r\n"), &p(&["chat"])).contains("not offered"));
+        assert!(
+            bad(&response("k", "Sec-WebSocket-Protocol: chat\r\n"), &[]).contains("not offered")
+        );
+        assert!(bad(
+            &response("k", "Sec-WebSocket-Protocol: CHAT\r\n"),
+            &p(&["chat"])
+        )
+        .contains("not offered"));
         assert!(bad(&response("k", ""), &p(&["chat"])).contains("no subprotocol"));
         assert!(bad(&response("k", "Sec-WebSocket-Extensions: x-foo\r\n"), &[]).contains("x-foo"));
         let ok_ext = check_response(
-            &response("k", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=15\r\n"),
+            &response(
+                "k",
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=15\r\n",
+            ),
             "k",
             &[],
             &["permessage-deflate"],
         )
         .unwrap()
         .unwrap();
-        assert_eq!(ok_ext.extensions, "permessage-deflate; client_max_window_bits=15");
+        assert_eq!(
+            ok_ext.extensions,
+            "permessage-deflate; client_max_window_bits=15"
+        );
         let huge = vec![b'a'; MAX_RESPONSE_HEAD];
         assert!(bad(&huge, &[]).contains("not valid HTTP") || bad(&huge, &[]).contains("exceeds"));
     }

@@ -143,9 +143,7 @@ impl WebSocket {
         if let Some(h) = handler {
             socket.install_handler(h);
         }
-        socket
-            .io
-            .spawn(crate::connection::run(socket.clone()));
+        socket.io.spawn(crate::connection::run(socket.clone()));
         Ok(WebSocket { inner: socket })
     }
 
@@ -191,7 +189,11 @@ impl WebSocket {
 
     /// The server's `Sec-WebSocket-Extensions` value; `""` until `open` is dispatched.
     pub fn extensions(&self) -> &str {
-        self.inner.extensions.get().map(String::as_str).unwrap_or("")
+        self.inner
+            .extensions
+            .get()
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     /// Sends a text message (UTF-8).
@@ -301,7 +303,8 @@ impl WebSocket {
     pub fn go_away(&self) {
         let s = &self.inner;
         if s.transition(ReadyState::Connecting, ReadyState::Closing) {
-            s.control.fail("the WebSocket was released before it opened");
+            s.control
+                .fail("the WebSocket was released before it opened");
         } else if s.transition(ReadyState::Open, ReadyState::Closing) {
             self.start_closing_handshake(Some(1001), "");
         }

@@ -5,9 +5,8 @@ use crate::error::DomError;
 /// True when `s` is a non-empty RFC 2616 token: U+0021-U+007E without separators.
 pub fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            (0x21..=0x7e).contains(&b) && !b"()<>@,;:\\\"/[]?={}".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
 /// Checks every offered subprotocol: each must be a token, and none may repeat

@@ -48,8 +48,12 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
         && opts.client_cert_pem.is_none()
         && !opts.insecure
         && opts.default_roots;
-    static DEFAULT: Lazy<Result<Arc<ClientConfig>, String>> =
-        Lazy::new(|| build(&TlsOptions { default_roots: true, ..TlsOptions::default() }));
+    static DEFAULT: Lazy<Result<Arc<ClientConfig>, String>> = Lazy::new(|| {
+        build(&TlsOptions {
+            default_roots: true,
+            ..TlsOptions::default()
+        })
+    });
     if is_default {
         return DEFAULT.clone();
     }
@@ -135,7 +139,12 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -144,7 +153,12 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -16,7 +16,9 @@ fn invalid_codes_and_long_reasons_throw_in_any_state() {
     let e = ws.close(Some(1000), Some(&"x".repeat(124))).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Syntax);
     // 4-byte characters: 31 * 4 = 124 bytes.
-    let e = ws.close(Some(1000), Some(&"\u{1F50C}".repeat(31))).unwrap_err();
+    let e = ws
+        .close(Some(1000), Some(&"\u{1F50C}".repeat(31)))
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Syntax);
     // Code is checked before reason.
     let e = ws.close(Some(2999), Some(&"x".repeat(200))).unwrap_err();
@@ -35,7 +37,11 @@ fn close_while_connecting_fails_asynchronously() {
     let srv = server();
     let (ws, rx) = open(&srv.url("/delay-handshake?ms=300"), &[]);
     ws.close(None, None).unwrap();
-    assert_eq!(ws.ready_state(), ReadyState::Closing, "synchronously CLOSING");
+    assert_eq!(
+        ws.ready_state(),
+        ReadyState::Closing,
+        "synchronously CLOSING"
+    );
     assert!(rx.try_recv().is_err(), "nothing fired inside close()");
     let events = until_close(&rx);
     assert_eq!(types(&events), ["error", "close"]);
@@ -43,7 +49,10 @@ fn close_while_connecting_fails_asynchronously() {
     let c = close_of(&events);
     assert_eq!((c.code, c.was_clean), (1006, false));
     ws.close(None, None).unwrap();
-    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "one close only");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "one close only"
+    );
 }
 
 #[test]
@@ -72,7 +81,14 @@ fn clean_close_reports_the_servers_reply() {
     let obs = srv.wait_finished(5, Duration::from_secs(5));
     let closes: Vec<Vec<u8>> = obs
         .iter()
-        .map(|o| o.frames.iter().find(|f| f.opcode == 8).unwrap().payload.clone())
+        .map(|o| {
+            o.frames
+                .iter()
+                .find(|f| f.opcode == 8)
+                .unwrap()
+                .payload
+                .clone()
+        })
         .collect();
     assert!(closes.contains(&vec![]));
     assert!(closes.contains(&b"\x03\xe8Clean Close".to_vec()));
@@ -138,7 +154,11 @@ fn messages_after_close_are_not_delivered() {
     let _ws =
         wsdom_core::WebSocket::new(&srv.url("/push?n=2000&size=10&type=text"), &[], opts).unwrap();
     let events = until_close(&rx);
-    assert_eq!(types(&events), ["open", "message", "close"], "no message after close()");
+    assert_eq!(
+        types(&events),
+        ["open", "message", "close"],
+        "no message after close()"
+    );
 }
 
 #[test]

@@ -70,7 +70,10 @@ fn returns_at_once_in_connecting_and_fires_nothing_inside() {
     assert_eq!(ws.buffered_amount(), 0);
     assert_eq!(ws.protocol(), "");
     assert_eq!(ws.extensions(), "");
-    assert!(rx.try_recv().is_err(), "no event before the constructor returned");
+    assert!(
+        rx.try_recv().is_err(),
+        "no event before the constructor returned"
+    );
     let seen = next(&rx);
     assert!(matches!(seen.event, Event::Open));
     assert_eq!(seen.ready_state, ReadyState::Open);

@@ -19,7 +19,10 @@ fn server_close_with_code_and_reason() {
     let events = until_close(&rx);
     assert_eq!(types(&events), ["open", "close"]);
     let c = close_of(&events);
-    assert_eq!((c.code, c.reason.as_str(), c.was_clean), (4001, "bye now", true));
+    assert_eq!(
+        (c.code, c.reason.as_str(), c.was_clean),
+        (4001, "bye now", true)
+    );
     // We answered with a Close echoing the code.
     let obs = srv.wait_finished(1, Duration::from_secs(5));
     let close = obs[0].frames.iter().find(|f| f.opcode == 8).expect("reply");
@@ -58,12 +61,20 @@ fn assert_violation(bytes: &[u8], code: u16, why: &str) {
     all.extend_from_slice(bytes);
     let (_ws, rx) = open(&srv.url(&format!("/send?frames={}", hex(&all))), &[]);
     let events = until_close(&rx);
-    assert_eq!(types(&events), ["open", "message", "error", "close"], "{why}");
+    assert_eq!(
+        types(&events),
+        ["open", "message", "error", "close"],
+        "{why}"
+    );
     assert!(matches!(&events[1].event, Event::Message(Message::Text(t)) if t == "test"));
     let c = close_of(&events);
     assert_eq!((c.code, c.was_clean), (1006, false), "{why}");
     let obs = srv.wait_finished(1, Duration::from_secs(5));
-    let sent = obs[0].frames.iter().find(|f| f.opcode == 8).map(|f| f.close_code());
+    let sent = obs[0]
+        .frames
+        .iter()
+        .find(|f| f.opcode == 8)
+        .map(|f| f.close_code());
     assert_eq!(sent, Some(Some(code)), "{why}: our Close frame");
 }
 
@@ -83,15 +94,27 @@ fn protocol_violations_fail_the_connection() {
     let mut interleaved = frame(0x01, b"a");
     interleaved.extend(frame(0x81, b"b"));
     assert_violation(&interleaved, 1002, "new message inside a fragmented one");
-    assert_violation(&frame(0x81, b"\xce\xba\xe1\xbd\xb9\xff"), 1007, "invalid UTF-8");
+    assert_violation(
+        &frame(0x81, b"\xce\xba\xe1\xbd\xb9\xff"),
+        1007,
+        "invalid UTF-8",
+    );
     let mut split = frame(0x01, b"\xce");
     split.extend(frame(0x80, b"A"));
     assert_violation(&split, 1007, "invalid UTF-8 across fragments");
     assert_violation(&frame(0x88, b"\x03"), 1002, "1-byte close body");
     for code in [999u16, 1005, 1006, 1015, 5000] {
-        assert_violation(&frame(0x88, &code.to_be_bytes()), 1002, &format!("close code {code}"));
+        assert_violation(
+            &frame(0x88, &code.to_be_bytes()),
+            1002,
+            &format!("close code {code}"),
+        );
     }
-    assert_violation(&frame(0x88, b"\x03\xe8\xff"), 1007, "invalid UTF-8 close reason");
+    assert_violation(
+        &frame(0x88, b"\x03\xe8\xff"),
+        1007,
+        "invalid UTF-8 close reason",
+    );
 }
 
 #[test]

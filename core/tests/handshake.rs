@@ -11,7 +11,11 @@ fn assert_fails(url: &str, protocols: &[&str], why: &str) {
     assert_eq!(types(&events), ["error", "close"], "{why}: {events:#?}");
     assert_eq!(events[0].ready_state, ReadyState::Closed);
     let c = close_of(&events);
-    assert_eq!((c.code, c.was_clean, c.reason.as_str()), (1006, false, ""), "{why}");
+    assert_eq!(
+        (c.code, c.was_clean, c.reason.as_str()),
+        (1006, false, ""),
+        "{why}"
+    );
     match &events[0].event {
         Event::Error(msg) => assert!(!msg.is_empty()),
         _ => unreachable!(),
@@ -38,7 +42,10 @@ fn request_carries_the_required_headers() {
     assert_eq!(h("upgrade").as_deref(), Some("websocket"));
     assert_eq!(h("connection").as_deref(), Some("Upgrade"));
     assert_eq!(h("sec-websocket-version").as_deref(), Some("13"));
-    assert_eq!(h("sec-websocket-protocol").as_deref(), Some("chat, superchat"));
+    assert_eq!(
+        h("sec-websocket-protocol").as_deref(),
+        Some("chat, superchat")
+    );
     assert_eq!(h("sec-websocket-key").map(|k| k.len()), Some(24));
     assert_eq!(h("host"), Some(format!("127.0.0.1:{}", srv.port())));
     assert_eq!(obs[0].path, "/echo");
@@ -50,7 +57,10 @@ fn protocol_and_extensions_are_set_just_before_open_and_kept() {
     let (ws, rx) = open(&srv.url("/echo"), &["v2"]);
     assert_eq!(ws.protocol(), "");
     let open = next(&rx);
-    assert_eq!((open.ready_state, open.protocol.as_str()), (ReadyState::Open, "v2"));
+    assert_eq!(
+        (open.ready_state, open.protocol.as_str()),
+        (ReadyState::Open, "v2")
+    );
     ws.close(Some(1000), None).unwrap();
     let events = until_close(&rx);
     assert_eq!(events.last().unwrap().protocol, "v2");
@@ -66,7 +76,11 @@ fn non_101_and_redirects_fail() {
     assert_fails(&srv.url("/raw?redirect=ws://127.0.0.1:1/"), &[], "302");
     assert_fails(&srv.url("/nothing-here"), &[], "unknown path");
     let garbage = hex(b"FOO BAR BAZ\r\n\r\n");
-    assert_fails(&srv.url(&format!("/raw?response={garbage}")), &[], "garbage");
+    assert_fails(
+        &srv.url(&format!("/raw?response={garbage}")),
+        &[],
+        "garbage",
+    );
 }
 
 #[test]
@@ -74,15 +88,31 @@ fn bad_accept_upgrade_or_connection_fails() {
     let srv = server();
     assert_fails(&srv.url("/raw?accept=bad"), &[], "accept");
     let no_upgrade = hex(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n");
-    assert_fails(&srv.url(&format!("/raw?response={no_upgrade}")), &[], "upgrade");
+    assert_fails(
+        &srv.url(&format!("/raw?response={no_upgrade}")),
+        &[],
+        "upgrade",
+    );
 }
 
 #[test]
 fn subprotocol_mismatches_fail() {
     let srv = server();
-    assert_fails(&srv.url("/protocol?select=foobar"), &[], "none offered, one selected");
-    assert_fails(&srv.url("/protocol?select=foobar"), &["FOOBAR"], "case-sensitive");
-    assert_fails(&srv.url("/protocol?none=1"), &["chat"], "offered, none selected");
+    assert_fails(
+        &srv.url("/protocol?select=foobar"),
+        &[],
+        "none offered, one selected",
+    );
+    assert_fails(
+        &srv.url("/protocol?select=foobar"),
+        &["FOOBAR"],
+        "case-sensitive",
+    );
+    assert_fails(
+        &srv.url("/protocol?none=1"),
+        &["chat"],
+        "offered, none selected",
+    );
 }
 
 #[test]
@@ -124,5 +154,8 @@ fn frames_in_the_same_segment_as_the_101_are_processed() {
     drop(ws);
     assert_eq!(types(&events), ["open", "close"]);
     let c = close_of(&events);
-    assert_eq!((c.code, c.reason.as_str(), c.was_clean), (1001, "PASS", true));
+    assert_eq!(
+        (c.code, c.reason.as_str(), c.was_clean),
+        (1001, "PASS", true)
+    );
 }

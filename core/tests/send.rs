@@ -157,7 +157,10 @@ fn large_messages_round_trip_byte_exact() {
     ws.close(None, None).unwrap();
     until_close(&rx);
     let obs = srv.wait_finished(1, Duration::from_secs(5));
-    assert!(obs[0].frames.iter().all(|f| f.masked), "client frames are masked");
+    assert!(
+        obs[0].frames.iter().all(|f| f.masked),
+        "client frames are masked"
+    );
 }
 
 #[test]

@@ -18,10 +18,13 @@ pub struct Seen {
     pub buffered: u64,
 }
 
+/// Something to do for each event before it is recorded.
+type Action = Box<dyn Fn(&WebSocket, &Event) + Send + Sync>;
+
 /// Records events into a channel; optionally runs an action for each.
 pub struct Recorder {
     tx: Sender<Seen>,
-    action: Option<Box<dyn Fn(&WebSocket, &Event) + Send + Sync>>,
+    action: Option<Action>,
 }
 
 impl EventHandler for Recorder {
@@ -65,7 +68,10 @@ pub fn open(url: &str, protocols: &[&str]) -> (WebSocket, Receiver<Seen>) {
 pub fn open_with(url: &str, protocols: &[&str], mut opts: Options) -> (WebSocket, Receiver<Seen>) {
     let (h, rx) = recorder();
     opts.handler = Some(h);
-    (WebSocket::new(url, protocols, opts).expect("valid input"), rx)
+    (
+        WebSocket::new(url, protocols, opts).expect("valid input"),
+        rx,
+    )
 }
 
 /// Collects events until `close` (bounded by 10 s); panics on timeout.
