@@ -1,6 +1,7 @@
 //! The I/O task of one socket: connect, TLS, the opening handshake, then read frames and run
 //! the closing handshake, reporting everything as raw events in order.
 
+use crate::deflate::{Deflater, Inflater, Params};
 use crate::dispatch::RawEvent;
 use crate::event::{CloseEvent, Message};
 use crate::framing::{encode_frame, Assembler, Decoded, Incoming, Limits, ProtocolError};
@@ -67,7 +68,7 @@ pub(crate) async fn run(sock: Arc<Socket>) {
     };
     match outcome {
         Err(reason) => fail_events(&sock, reason),
-        Ok((transport, accepted, leftover)) => session(sock, transport, accepted, leftover).await,
+        Ok(established) => session(sock, established).await,
     }
 }
 
@@ -109,12 +110,22 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, String> {
     Err(last)
 }
 
-async fn establish(sock: &Socket) -> Result<(Transport, Accepted, BytesMut), String> {
+/// An established connection: transport, what the server accepted, and the bytes that
+/// followed the response head.
+struct Established {
+    transport: Transport,
+    accepted: Accepted,
+    deflate: Option<Params>,
+    leftover: BytesMut,
+}
+
+async fn establish(sock: &Socket) -> Result<Established, String> {
     let url = &sock.url;
     let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(80);
     let tcp = connect_tcp(host, port).await?;
-    let request = build_request(url, &sock.protocols, None, &sock.options.headers);
+    let offer = sock.options.deflate.then_some(crate::deflate::OFFER);
+    let request = build_request(url, &sock.protocols, offer, &sock.options.headers);
     if url.scheme() == "wss" {
         let config = crate::tls::client_config(&sock.options.tls)?;
         let name = crate::tls::server_name(&url.host().expect("checked in new()"))?;
@@ -123,12 +134,26 @@ async fn establish(sock: &Socket) -> Result<(Transport, Accepted, BytesMut), Str
             .await
             .map_err(|e| format!("TLS handshake with {host} failed: {e}"))?;
         let (accepted, leftover) = upgrade(&mut tls, sock, &request).await?;
-        Ok((Transport::Tls(Box::new(tls)), accepted, leftover))
+        established(Transport::Tls(Box::new(tls)), accepted, leftover)
     } else {
         let mut tcp = tcp;
         let (accepted, leftover) = upgrade(&mut tcp, sock, &request).await?;
-        Ok((Transport::Plain(tcp), accepted, leftover))
+        established(Transport::Plain(tcp), accepted, leftover)
     }
+}
+
+fn established(
+    transport: Transport,
+    accepted: Accepted,
+    leftover: BytesMut,
+) -> Result<Established, String> {
+    let deflate = crate::deflate::negotiate(&accepted.extensions)?;
+    Ok(Established {
+        transport,
+        accepted,
+        deflate,
+        leftover,
+    })
 }
 
 /// Writes the upgrade request and reads until the response head is complete and valid.
@@ -151,15 +176,25 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
         if n == 0 {
             return Err("the server closed the connection during the handshake".into());
         }
-        if let Some(accepted) = check_response(&buf, &request.key, &sock.protocols, &[])? {
+        let offered: &[&str] = if sock.options.deflate {
+            &[crate::deflate::NAME]
+        } else {
+            &[]
+        };
+        if let Some(accepted) = check_response(&buf, &request.key, &sock.protocols, offered)? {
             buf.advance(accepted.head_len);
             return Ok((accepted, buf));
         }
     }
 }
 
-async fn session(sock: Arc<Socket>, transport: Transport, accepted: Accepted, leftover: BytesMut) {
-    let reader = match transport {
+async fn session(sock: Arc<Socket>, conn: Established) {
+    let inflater = conn.deflate.map(|params| {
+        let deflater = Deflater::new(&params, sock.options.deflate_threshold);
+        let _ = sock.deflater.set(parking_lot::Mutex::new(deflater));
+        Inflater::new(&params)
+    });
+    let reader = match conn.transport {
         Transport::Plain(tcp) => {
             let (r, w) = tcp.into_split();
             let w = Arc::new(w);
@@ -175,10 +210,10 @@ async fn session(sock: Arc<Socket>, transport: Transport, accepted: Accepted, le
     };
     // Writers are ready first, so an `open` handler's sends go straight to the socket.
     sock.emit(RawEvent::Open {
-        protocol: accepted.protocol,
-        extensions: accepted.extensions,
+        protocol: conn.accepted.protocol,
+        extensions: conn.accepted.extensions,
     });
-    let end = read_loop(&sock, reader, leftover).await;
+    let end = read_loop(&sock, reader, conn.leftover, inflater).await;
     sock.outbox.shut();
     match end {
         End::Clean(close) => sock.emit(RawEvent::Close(close)),
@@ -277,14 +312,22 @@ async fn fail_protocol(sock: &Socket, err: ProtocolError) -> End {
     End::Failed(err.message)
 }
 
-async fn read_loop(sock: &Arc<Socket>, mut reader: Reader, mut buf: BytesMut) -> End {
+async fn read_loop(
+    sock: &Arc<Socket>,
+    mut reader: Reader,
+    mut buf: BytesMut,
+    inflater: Option<Inflater>,
+) -> End {
     let limits = Limits {
         max_frame_size: sock.options.max_frame_size,
         max_message_size: sock.options.max_message_size,
     };
     let chunk = sock.options.read_chunk_size;
     let close_timeout = sock.options.close_timeout;
-    let mut assembler = Assembler::new(limits);
+    let mut assembler = match inflater {
+        Some(inflater) => Assembler::with_inflater(limits, inflater),
+        None => Assembler::new(limits),
+    };
     // The first Close frame received: Some(None) for an empty body.
     let mut close_received: Option<Option<(u16, String)>> = None;
     let mut deadline: Option<Instant> = None;

@@ -1,6 +1,7 @@
 //! RFC 6455 framing for a client: masked outgoing frames, and incoming frames checked and
 //! reassembled into messages. Pure logic with no I/O, so it can be fuzzed and run under Miri.
 
+use crate::deflate::Inflater;
 use crate::event::Message;
 use std::io::Cursor;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
@@ -16,10 +17,20 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Appends one masked client frame (FIN set) carrying `payload` to `out`; returns the header
 /// length, so callers can tell framing bytes from payload bytes.
 pub fn encode_frame(opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) -> usize {
+    encode_frame_rsv1(opcode, false, payload, out)
+}
+
+/// As [`encode_frame`], with RSV1 set when `compressed` (permessage-deflate).
+pub fn encode_frame_rsv1(
+    opcode: OpCode,
+    compressed: bool,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> usize {
     let mask: [u8; 4] = rand::random();
     let header = FrameHeader {
         is_final: true,
-        rsv1: false,
+        rsv1: compressed,
         rsv2: false,
         rsv3: false,
         opcode,
@@ -101,21 +112,62 @@ pub struct Limits {
     pub max_message_size: usize,
 }
 
-/// Turns the server's byte stream into [`Incoming`] items, enforcing RFC 6455 §5.
-#[derive(Debug)]
+/// A message being reassembled from fragments.
+struct Partial {
+    is_text: bool,
+    compressed: bool,
+    data: Vec<u8>,
+}
+
+/// Turns the server's byte stream into [`Incoming`] items, enforcing RFC 6455 §5
+/// (and RFC 7692 when permessage-deflate was negotiated).
 pub struct Assembler {
     limits: Limits,
-    /// The message being reassembled from fragments: (is_text, bytes so far).
-    partial: Option<(bool, Vec<u8>)>,
+    partial: Option<Partial>,
+    /// Set when permessage-deflate is in use: RSV1 marks compressed messages.
+    inflater: Option<Inflater>,
 }
 
 impl Assembler {
-    /// A new assembler with no partial message.
+    /// A new assembler with no partial message and no extension.
     pub fn new(limits: Limits) -> Self {
         Assembler {
             limits,
             partial: None,
+            inflater: None,
         }
+    }
+
+    /// A new assembler for a connection that negotiated permessage-deflate.
+    pub fn with_inflater(limits: Limits, inflater: Inflater) -> Self {
+        Assembler {
+            inflater: Some(inflater),
+            ..Assembler::new(limits)
+        }
+    }
+
+    fn finish(&mut self, p: Partial) -> Result<Message, ProtocolError> {
+        let data = if p.compressed {
+            let inflater = self
+                .inflater
+                .as_mut()
+                .expect("RSV1 only accepted with deflate");
+            inflater
+                .decompress(&p.data, self.limits.max_message_size)
+                .map_err(|too_big| match too_big {
+                    true => violation(
+                        CLOSE_TOO_BIG,
+                        format!(
+                            "decompressed message exceeds the limit of {} bytes",
+                            self.limits.max_message_size
+                        ),
+                    ),
+                    false => violation(CLOSE_INVALID_DATA, "invalid compressed data"),
+                })?
+        } else {
+            p.data
+        };
+        to_message(p.is_text, data)
     }
 
     /// Decodes the next item from the front of `buf`.
@@ -136,7 +188,14 @@ impl Assembler {
                 "the server sent a masked frame",
             ));
         }
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        let starts_message = matches!(
+            header.opcode,
+            OpCode::Data(Data::Text) | OpCode::Data(Data::Binary)
+        );
+        if header.rsv2
+            || header.rsv3
+            || (header.rsv1 && !(starts_message && self.inflater.is_some()))
+        {
             return Err(violation(
                 CLOSE_PROTOCOL_ERROR,
                 "reserved bits set without a negotiated extension",
@@ -182,20 +241,20 @@ impl Assembler {
                 })
             }
             OpCode::Data(Data::Continue) => {
-                let Some((_, data)) = self.partial.as_mut() else {
+                let Some(partial) = self.partial.as_mut() else {
                     return Err(violation(
                         CLOSE_PROTOCOL_ERROR,
                         "continuation frame without a message to continue",
                     ));
                 };
-                if data.len() + len > self.limits.max_message_size {
-                    let size = data.len() + len;
+                if partial.data.len() + len > self.limits.max_message_size {
+                    let size = partial.data.len() + len;
                     return Err(too_big(size, self.limits.max_message_size));
                 }
-                data.extend_from_slice(payload);
+                partial.data.extend_from_slice(payload);
                 if header.is_final {
-                    let (is_text, data) = self.partial.take().expect("checked above");
-                    Some(Incoming::Message(to_message(is_text, data)?))
+                    let partial = self.partial.take().expect("checked above");
+                    Some(Incoming::Message(self.finish(partial)?))
                 } else {
                     None
                 }
@@ -221,10 +280,15 @@ impl Assembler {
                 if len > self.limits.max_message_size {
                     return Err(too_big(len, self.limits.max_message_size));
                 }
+                let partial = Partial {
+                    is_text,
+                    compressed: header.rsv1,
+                    data: payload.to_vec(),
+                };
                 if header.is_final {
-                    Some(Incoming::Message(to_message(is_text, payload.to_vec())?))
+                    Some(Incoming::Message(self.finish(partial)?))
                 } else {
-                    self.partial = Some((is_text, payload.to_vec()));
+                    self.partial = Some(partial);
                     None
                 }
             }
@@ -457,5 +521,61 @@ mod tests {
         b.extend(server_frame(0x00, &vec![0; 1 << 20]));
         b.extend(server_frame(0x80, &[0; 1]));
         assert_eq!(err_code(&b), 1009);
+    }
+
+    #[test]
+    fn compressed_messages_with_deflate() {
+        use crate::deflate::{negotiate, Deflater, Inflater};
+        let params = negotiate("permessage-deflate").unwrap().unwrap();
+        let mut deflater = Deflater::new(&params, 0);
+        let mut body = Vec::new();
+        assert!(deflater.compress(b"Hello", &mut body));
+        // A compressed text frame split in two fragments: RSV1 only on the first.
+        let (a, b) = body.split_at(2);
+        let mut bytes = server_frame(0x41, a);
+        bytes.extend(server_frame(0x80, b));
+        let mut asm = Assembler::with_inflater(LIMITS, Inflater::new(&params));
+        let Decoded::Frame {
+            consumed,
+            item: None,
+        } = asm.decode(&bytes).unwrap()
+        else {
+            panic!("first fragment")
+        };
+        let Decoded::Frame { item, .. } = asm.decode(&bytes[consumed..]).unwrap() else {
+            panic!("second fragment")
+        };
+        assert_eq!(item, Some(Incoming::Message(Message::Text("Hello".into()))));
+        // RSV1 on a continuation or a control frame is still an error.
+        let mut asm = Assembler::with_inflater(LIMITS, Inflater::new(&params));
+        let mut bad = server_frame(0x01, b"a");
+        bad.extend(server_frame(0xc0, b"b"));
+        let Decoded::Frame { consumed, .. } = asm.decode(&bad).unwrap() else {
+            panic!()
+        };
+        assert_eq!(asm.decode(&bad[consumed..]).unwrap_err().close_code, 1002);
+        let mut asm = Assembler::with_inflater(LIMITS, Inflater::new(&params));
+        assert_eq!(
+            asm.decode(&server_frame(0xc9, b"")).unwrap_err().close_code,
+            1002
+        );
+        // A decompression bomb: 10 MiB of zeros against a 2 MiB message limit.
+        let mut bomb = Vec::new();
+        deflater.compress(&vec![0u8; 10 << 20], &mut bomb);
+        let mut asm = Assembler::with_inflater(LIMITS, Inflater::new(&params));
+        assert_eq!(
+            asm.decode(&server_frame(0xc2, &bomb))
+                .unwrap_err()
+                .close_code,
+            1009
+        );
+        // Garbage that is not DEFLATE: invalid data.
+        let mut asm = Assembler::with_inflater(LIMITS, Inflater::new(&params));
+        assert_eq!(
+            asm.decode(&server_frame(0xc2, &[0xff; 8]))
+                .unwrap_err()
+                .close_code,
+            1007
+        );
     }
 }

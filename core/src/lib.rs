@@ -25,6 +25,7 @@
 
 mod address;
 mod connection;
+pub mod deflate;
 mod dispatch;
 mod error;
 mod event;

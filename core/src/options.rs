@@ -45,6 +45,11 @@ pub struct Options {
     /// Size of each read from the socket (default 16 KiB). The buffer is only held while data is
     /// being processed, so idle sockets cost little memory.
     pub read_chunk_size: usize,
+    /// Offer permessage-deflate (RFC 7692) as browsers do (default true).
+    pub deflate: bool,
+    /// With permessage-deflate, messages shorter than this are sent uncompressed (default 0:
+    /// every message is compressed, as Chromium does).
+    pub deflate_threshold: usize,
     /// The handler of this socket's events, set before the connection starts.
     /// Without one, events wait in the socket's queue until [`crate::WebSocket::set_handler`].
     pub handler: Option<Arc<dyn EventHandler>>,
@@ -68,6 +73,8 @@ impl Default for Options {
             max_frame_size: 16 << 20,
             max_buffered_amount: 256 << 20,
             read_chunk_size: 16 << 10,
+            deflate: true,
+            deflate_threshold: 0,
             handler: None,
             queue: None,
         }
@@ -124,6 +131,8 @@ impl std::fmt::Debug for Options {
             .field("max_message_size", &self.max_message_size)
             .field("max_frame_size", &self.max_frame_size)
             .field("max_buffered_amount", &self.max_buffered_amount)
+            .field("deflate", &self.deflate)
+            .field("deflate_threshold", &self.deflate_threshold)
             .field("handler", &self.handler.is_some())
             .field("queue", &self.queue.is_some())
             .finish()

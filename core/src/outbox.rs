@@ -21,6 +21,9 @@ pub(crate) struct Chunk {
     /// Bytes at the front that are not application payload (the frame header), or the whole
     /// frame for control frames, which `bufferedAmount` does not count.
     overhead: usize,
+    /// For a compressed frame, the application bytes it carries (credited once it is
+    /// written); `None` when the payload is the application data itself.
+    compressed_from: Option<u64>,
 }
 
 impl Chunk {
@@ -30,6 +33,15 @@ impl Chunk {
             bytes,
             pos: 0,
             overhead: header_len,
+            compressed_from: None,
+        }
+    }
+
+    /// A compressed data frame standing for `original` application bytes.
+    pub(crate) fn compressed(bytes: Vec<u8>, header_len: usize, original: u64) -> Chunk {
+        Chunk {
+            compressed_from: Some(original),
+            ..Chunk::data(bytes, header_len)
         }
     }
 
@@ -40,14 +52,19 @@ impl Chunk {
             bytes,
             pos: 0,
             overhead,
+            compressed_from: None,
         }
     }
 
-    /// Marks `n` more bytes written; returns how many of them were payload.
+    /// Marks `n` more bytes written; returns how many application bytes that sent.
     fn advance(&mut self, n: usize) -> u64 {
         let before = self.pos.max(self.overhead);
         self.pos += n;
-        (self.pos.max(self.overhead) - before) as u64
+        match self.compressed_from {
+            None => (self.pos.max(self.overhead) - before) as u64,
+            Some(original) if self.done() && n > 0 => original,
+            Some(_) => 0,
+        }
     }
 
     fn remaining(&self) -> &[u8] {
@@ -265,6 +282,9 @@ mod tests {
         assert!(c.done());
         let mut c = Chunk::control(vec![0; 6]);
         assert_eq!(c.advance(6), 0);
+        let mut c = Chunk::compressed(vec![0; 10], 2, 100);
+        assert_eq!(c.advance(9), 0);
+        assert_eq!(c.advance(1), 100);
     }
 
     #[test]

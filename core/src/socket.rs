@@ -1,10 +1,11 @@
 //! `WebSocket`: the browser's API on one connection.
 
 use crate::address::{origin_of, parse_websocket_url};
+use crate::deflate::Deflater;
 use crate::dispatch::Dispatch;
 use crate::error::{DomError, ErrorKind};
 use crate::event::EventHandler;
-use crate::framing::{close_payload, encode_frame};
+use crate::framing::{close_payload, encode_frame, encode_frame_rsv1};
 use crate::options::Options;
 use crate::outbox::{Chunk, Outbox};
 use crate::queue::EventQueue;
@@ -75,6 +76,9 @@ pub(crate) struct Socket {
     pub(crate) protocol: OnceLock<String>,
     pub(crate) extensions: OnceLock<String>,
     pub(crate) outbox: Outbox,
+    /// The compressor, once permessage-deflate is negotiated. Sends hold its lock while
+    /// queueing, so frames go out in the order their compression context expects.
+    pub(crate) deflater: OnceLock<Mutex<Deflater>>,
     pub(crate) control: Control,
     pub(crate) dispatch: Dispatch,
     pub(crate) queue: Option<EventQueue>,
@@ -135,6 +139,7 @@ impl WebSocket {
             protocol: OnceLock::new(),
             extensions: OnceLock::new(),
             outbox: Outbox::new(),
+            deflater: OnceLock::new(),
             control: Control::default(),
             dispatch: Dispatch::default(),
             io: runtime.pick(),
@@ -234,6 +239,19 @@ impl WebSocket {
             return Ok(());
         }
         let mut bytes = Vec::new();
+        if let Some(deflater) = s.deflater.get() {
+            let mut deflater = deflater.lock();
+            let mut compressed = Vec::new();
+            if deflater.compress(payload, &mut compressed) {
+                let header_len = encode_frame_rsv1(opcode, true, &compressed, &mut bytes);
+                s.outbox
+                    .push_data(Chunk::compressed(bytes, header_len, payload.len() as u64));
+                return Ok(());
+            }
+            let header_len = encode_frame(opcode, payload, &mut bytes);
+            s.outbox.push_data(Chunk::data(bytes, header_len));
+            return Ok(());
+        }
         let header_len = encode_frame(opcode, payload, &mut bytes);
         s.outbox.push_data(Chunk::data(bytes, header_len));
         Ok(())

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::time::{sleep, timeout, Instant};
 
+use crate::deflate::DeflateParams;
 use crate::frames::{self, OP_BINARY, OP_CLOSE, OP_TEXT};
 use crate::handshake::{self, Request};
 use crate::json;
@@ -41,6 +42,7 @@ const WS_PATHS: &[&str] = &[
     "/send",
     "/slow",
     "/rst-after-open",
+    "/deflate",
 ];
 
 /// Serves one accepted connection (TLS already terminated) to completion.
@@ -120,8 +122,15 @@ async fn route<S: Transport>(
         "/protocol" => target.str("select").or(offered),
         _ => offered,
     };
+    let offered_deflate = req
+        .tokens("sec-websocket-extensions")
+        .iter()
+        .any(|t| t.split(';').next().unwrap_or("").trim() == "permessage-deflate");
+    let deflate =
+        (path == "/deflate" && offered_deflate).then(|| DeflateParams::from_target(&target));
     let extensions = match path {
         "/extension" => target.str("value"),
+        "/deflate" => deflate.as_ref().map(|p| p.header.clone()),
         _ => None,
     };
     if path == "/delay-handshake" {
@@ -130,6 +139,16 @@ async fn route<S: Transport>(
     let resp = handshake::accept_response(&key, protocol.as_deref(), extensions.as_deref());
     let mut s = Session::new(stream, leftover, rec);
     if s.write(&resp).await.is_err() {
+        return;
+    }
+    if path == "/deflate" {
+        let _ = match &deflate {
+            Some(params) => crate::deflate::echo(s, params).await,
+            None => {
+                s.echo(OnClose::Reply(Duration::ZERO), None).await;
+                Ok(())
+            }
+        };
         return;
     }
     let _ = scenario(s, &req, &target, &injected).await;

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod behaviours;
+mod deflate;
 mod frames;
 mod handshake;
 mod json;
