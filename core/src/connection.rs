@@ -331,6 +331,7 @@ async fn read_loop(
     // The first Close frame received: Some(None) for an empty body.
     let mut close_received: Option<Option<(u16, String)>> = None;
     let mut deadline: Option<Instant> = None;
+    let mut keepalive = Keepalive::new(sock.options.ping_interval, sock.options.pong_timeout);
     loop {
         // Decode everything buffered.
         while close_received.is_none() {
@@ -379,15 +380,23 @@ async fn read_loop(
             deadline = Some(Instant::now() + close_timeout);
         }
         let notified = sock.control.notify.notified();
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = sleep_until(deadline);
+        let keepalive_due = sleep_until(keepalive.due().filter(|_| close_received.is_none()));
         tokio::select! {
             biased;
             _ = notified => {}
+            _ = keepalive_due => {
+                if keepalive.waiting_for_pong() {
+                    return End::Failed(format!(
+                        "keepalive: no answer to our ping within {:?}",
+                        sock.options.pong_timeout
+                    ));
+                }
+                let mut frame = Vec::new();
+                encode_frame(OpCode::Control(Control::Ping), b"wsdom", &mut frame);
+                sock.outbox.push_control(Chunk::control(frame));
+                keepalive.ping_sent();
+            }
             _ = sleep => {
                 return match &close_received {
                     // Handshake done, the server did not close TCP in time: drop it, clean.
@@ -407,9 +416,59 @@ async fn read_loop(
                     )
                 }
                 Err(e) => return End::Failed(format!("connection lost: {e}")),
-                Ok(_) => {}
+                Ok(_) => keepalive.heard_from_server(),
             },
         }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The opt-in keepalive: ping after `interval` of silence, fail if nothing arrives within
+/// `pong_timeout` of the ping (detects half-open connections).
+struct Keepalive {
+    interval: Option<Duration>,
+    pong_timeout: Duration,
+    last_heard: Instant,
+    ping_sent: Option<Instant>,
+}
+
+impl Keepalive {
+    fn new(interval: Option<Duration>, pong_timeout: Duration) -> Keepalive {
+        Keepalive {
+            interval,
+            pong_timeout,
+            last_heard: Instant::now(),
+            ping_sent: None,
+        }
+    }
+
+    /// When the keepalive next needs to act, if it is enabled.
+    fn due(&self) -> Option<Instant> {
+        let interval = self.interval?;
+        Some(match self.ping_sent {
+            Some(at) => at + self.pong_timeout,
+            None => self.last_heard + interval,
+        })
+    }
+
+    fn waiting_for_pong(&self) -> bool {
+        self.ping_sent.is_some()
+    }
+
+    fn ping_sent(&mut self) {
+        self.ping_sent = Some(Instant::now());
+    }
+
+    /// Any bytes from the server prove the connection is alive.
+    fn heard_from_server(&mut self) {
+        self.last_heard = Instant::now();
+        self.ping_sent = None;
     }
 }
 

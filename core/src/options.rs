@@ -45,6 +45,12 @@ pub struct Options {
     /// Size of each read from the socket (default 16 KiB). The buffer is only held while data is
     /// being processed, so idle sockets cost little memory.
     pub read_chunk_size: usize,
+    /// Opt-in keepalive: after this much silence from the server, send a ping (default
+    /// `None`: idle connections stay open and silent, as in browsers).
+    pub ping_interval: Option<Duration>,
+    /// With `ping_interval`, fail the connection when nothing arrives this long after a ping
+    /// (default 10 s): detects half-open connections.
+    pub pong_timeout: Duration,
     /// Offer permessage-deflate (RFC 7692) as browsers do (default true).
     pub deflate: bool,
     /// With permessage-deflate, messages shorter than this are sent uncompressed (default 0:
@@ -73,6 +79,8 @@ impl Default for Options {
             max_frame_size: 16 << 20,
             max_buffered_amount: 256 << 20,
             read_chunk_size: 16 << 10,
+            ping_interval: None,
+            pong_timeout: Duration::from_secs(10),
             deflate: true,
             deflate_threshold: 0,
             handler: None,
@@ -131,6 +139,8 @@ impl std::fmt::Debug for Options {
             .field("max_message_size", &self.max_message_size)
             .field("max_frame_size", &self.max_frame_size)
             .field("max_buffered_amount", &self.max_buffered_amount)
+            .field("ping_interval", &self.ping_interval)
+            .field("pong_timeout", &self.pong_timeout)
             .field("deflate", &self.deflate)
             .field("deflate_threshold", &self.deflate_threshold)
             .field("handler", &self.handler.is_some())

@@ -172,3 +172,37 @@ fn messages_before_a_drop_are_all_delivered_in_order() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn keepalive_pings_and_detects_a_silent_peer() {
+    let srv = server();
+    // /no-close-reply echoes and answers pings: the keepalive keeps it open.
+    let opts = wsdom_core::Options {
+        ping_interval: Some(Duration::from_millis(100)),
+        pong_timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let (ws, rx) = open_with(&srv.url("/echo"), &[], opts.clone());
+    assert!(matches!(next(&rx).event, Event::Open));
+    assert!(
+        rx.recv_timeout(Duration::from_millis(600)).is_err(),
+        "alive: no event"
+    );
+    ws.close(None, None).unwrap();
+    until_close(&rx);
+    let obs = srv.wait_finished(1, Duration::from_secs(5));
+    let pings = obs[0].frames.iter().filter(|f| f.opcode == 9).count();
+    assert!(pings >= 3, "{pings} pings");
+    // A server that goes silent after the handshake (a half-open connection): detected.
+    let (port, server) = stalled_server();
+    let start = std::time::Instant::now();
+    let (_ws, rx) = open_with(&format!("ws://127.0.0.1:{port}/"), &[], opts);
+    let events = until_close(&rx);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(types(&events), ["open", "error", "close"]);
+    match &events[1].event {
+        Event::Error(msg) => assert!(msg.contains("keepalive"), "{msg}"),
+        _ => unreachable!(),
+    }
+    server.join().unwrap();
+}

@@ -117,3 +117,32 @@ pub fn server() -> TestServer {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A server that completes the handshake and then never reads: our sends back up.
+pub fn stalled_server() -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut req = Vec::new();
+        let mut b = [0u8; 1];
+        while !req.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap() == 1 {
+            req.push(b[0]);
+        }
+        let req = String::from_utf8(req).unwrap();
+        let key = req
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap();
+        let accept = tungstenite::handshake::derive_accept_key(key.trim().as_bytes());
+        write!(
+            s,
+            "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        drop(s);
+    });
+    (port, t)
+}
