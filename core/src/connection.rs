@@ -2,6 +2,7 @@
 //! the closing handshake, reporting everything as raw events in order.
 
 use crate::deflate::{Deflater, Inflater, Params};
+use crate::dial::{self, ByteStream, Stream};
 use crate::dispatch::RawEvent;
 use crate::event::{CloseEvent, Message};
 use crate::framing::{encode_frame, Assembler, Decoded, Incoming, Limits, ProtocolError};
@@ -16,7 +17,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_rustls::client::TlsStream;
 use tungstenite::protocol::frame::coding::{Control, OpCode};
 
 /// How long a failing connection waits for its Close frame to be written before dropping TCP.
@@ -24,14 +24,16 @@ const FAIL_FLUSH_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// An established transport.
 enum Transport {
+    /// Plain TCP: senders may write to it directly from any thread.
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    /// TLS, or a tunnel through an HTTPS proxy: all writes go through the writer task.
+    Stream(Box<dyn ByteStream>),
 }
 
 /// The read side of an established transport.
 enum Reader {
     Plain(OwnedReadHalf),
-    Tls(ReadHalf<TlsStream<TcpStream>>),
+    Stream(ReadHalf<Box<dyn ByteStream>>),
 }
 
 impl Reader {
@@ -47,7 +49,7 @@ impl Reader {
                     other => return other,
                 }
             },
-            Reader::Tls(r) => {
+            Reader::Stream(r) => {
                 buf.reserve(chunk);
                 r.read_buf(buf).await
             }
@@ -92,24 +94,6 @@ fn fail_events(sock: &Arc<Socket>, reason: String) {
     }));
 }
 
-async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, String> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-    let mut last = format!("{host} has no address");
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(s) => {
-                let _ = s.set_nodelay(true);
-                return Ok(s);
-            }
-            Err(e) => last = format!("cannot connect to {addr}: {e}"),
-        }
-    }
-    Err(last)
-}
-
 /// An established connection: transport, what the server accepted, and the bytes that
 /// followed the response head.
 struct Established {
@@ -121,24 +105,30 @@ struct Established {
 
 async fn establish(sock: &Socket) -> Result<Established, String> {
     let url = &sock.url;
-    let host = url.host_str().unwrap_or_default();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let tcp = connect_tcp(host, port).await?;
+    let stream = dial::open(url, &sock.options).await?;
     let offer = sock.options.deflate.then_some(crate::deflate::OFFER);
     let request = build_request(url, &sock.protocols, offer, &sock.options.headers);
     if url.scheme() == "wss" {
-        let config = crate::tls::client_config(&sock.options.tls)?;
-        let name = crate::tls::server_name(&url.host().expect("checked in new()"))?;
-        let mut tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS handshake with {host} failed: {e}"))?;
+        let host = url.host().expect("checked in new()");
+        let mut tls: Box<dyn ByteStream> = match stream {
+            Stream::Tcp(tcp) => Box::new(dial::tls_handshake(tcp, &host, &sock.options.tls).await?),
+            Stream::Boxed(inner) => {
+                Box::new(dial::tls_handshake(inner, &host, &sock.options.tls).await?)
+            }
+        };
         let (accepted, leftover) = upgrade(&mut tls, sock, &request).await?;
-        established(Transport::Tls(Box::new(tls)), accepted, leftover)
+        established(Transport::Stream(tls), accepted, leftover)
     } else {
-        let mut tcp = tcp;
-        let (accepted, leftover) = upgrade(&mut tcp, sock, &request).await?;
-        established(Transport::Plain(tcp), accepted, leftover)
+        match stream {
+            Stream::Tcp(mut tcp) => {
+                let (accepted, leftover) = upgrade(&mut tcp, sock, &request).await?;
+                established(Transport::Plain(tcp), accepted, leftover)
+            }
+            Stream::Boxed(mut inner) => {
+                let (accepted, leftover) = upgrade(&mut inner, sock, &request).await?;
+                established(Transport::Stream(inner), accepted, leftover)
+            }
+        }
     }
 }
 
@@ -202,10 +192,10 @@ async fn session(sock: Arc<Socket>, conn: Established) {
             tokio::spawn(write_plain(sock.clone(), w));
             Reader::Plain(r)
         }
-        Transport::Tls(tls) => {
-            let (r, w) = tokio::io::split(*tls);
-            tokio::spawn(write_tls(sock.clone(), w));
-            Reader::Tls(r)
+        Transport::Stream(stream) => {
+            let (r, w) = tokio::io::split(stream);
+            tokio::spawn(write_stream(sock.clone(), w));
+            Reader::Stream(r)
         }
     };
     // Writers are ready first, so an `open` handler's sends go straight to the socket.
@@ -244,8 +234,8 @@ async fn write_plain(sock: Arc<Socket>, half: Arc<OwnedWriteHalf>) {
     }
 }
 
-/// Writer task of a TLS socket: all writes go through here.
-async fn write_tls(sock: Arc<Socket>, mut half: WriteHalf<TlsStream<TcpStream>>) {
+/// Writer task of a TLS or tunnelled socket: all writes go through here.
+async fn write_stream(sock: Arc<Socket>, mut half: WriteHalf<Box<dyn ByteStream>>) {
     loop {
         let notified = sock.outbox.wake_writer.notified();
         if sock.outbox.is_shut() {

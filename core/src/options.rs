@@ -2,6 +2,7 @@
 
 use crate::error::DomError;
 use crate::event::EventHandler;
+use crate::proxy::ProxySetting;
 use crate::queue::EventQueue;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,8 +31,10 @@ pub struct Options {
     /// Extra request headers, e.g. Authorization, Cookie, Origin, User-Agent. The handshake's
     /// own headers (Host, Upgrade, Connection, Sec-WebSocket-*) are rejected with a SyntaxError.
     pub headers: Vec<(String, String)>,
-    /// TLS settings.
+    /// TLS settings (also used for an `https://` proxy).
     pub tls: TlsOptions,
+    /// Which proxy to go through (default: from the environment, as curl reads it).
+    pub proxy: ProxySetting,
     /// Time allowed for DNS, TCP, TLS and the HTTP upgrade together (default 30 s).
     pub connect_timeout: Duration,
     /// Time allowed for the closing handshake before the TCP connection is dropped (default 5 s).
@@ -73,6 +76,7 @@ impl Default for Options {
                 default_roots: true,
                 ..TlsOptions::default()
             },
+            proxy: ProxySetting::FromEnvironment,
             connect_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
             max_message_size: 64 << 20,
@@ -121,6 +125,9 @@ impl Options {
                 )));
             }
         }
+        if let ProxySetting::Url(u) = &self.proxy {
+            crate::proxy::Proxy::parse(u).map_err(DomError::syntax)?;
+        }
         if self.max_message_size == 0 || self.max_frame_size == 0 || self.read_chunk_size == 0 {
             return Err(DomError::syntax("size limits must be greater than zero"));
         }
@@ -134,6 +141,7 @@ impl std::fmt::Debug for Options {
             .field("base_url", &self.base_url)
             .field("headers", &self.headers)
             .field("tls", &self.tls)
+            .field("proxy", &self.proxy)
             .field("connect_timeout", &self.connect_timeout)
             .field("close_timeout", &self.close_timeout)
             .field("max_message_size", &self.max_message_size)
