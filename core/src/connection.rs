@@ -4,7 +4,7 @@
 use crate::deflate::{Deflater, Inflater, Params};
 use crate::dial::{self, ByteStream, Stream};
 use crate::dispatch::RawEvent;
-use crate::event::{CloseEvent, Message};
+use crate::event::CloseEvent;
 use crate::framing::{encode_frame, Assembler, Decoded, Incoming, Limits, ProtocolError};
 use crate::handshake::{build_request, check_response, Accepted};
 use crate::outbox::Chunk;
@@ -323,36 +323,14 @@ async fn read_loop(
     let mut deadline: Option<Instant> = None;
     let mut keepalive = Keepalive::new(sock.options.ping_interval, sock.options.pong_timeout);
     loop {
-        // Decode everything buffered.
-        while close_received.is_none() {
-            let consumed = match assembler.decode(&buf) {
-                Err(e) => return fail_protocol(sock, e).await,
-                Ok(Decoded::NeedMore(n)) => {
-                    buf.reserve(n);
-                    break;
-                }
-                Ok(Decoded::Frame { consumed, item }) => {
-                    match item {
-                        None | Some(Incoming::Pong) => {}
-                        Some(Incoming::Message(m)) => deliver(sock, m),
-                        Some(Incoming::Ping(payload)) => {
-                            let mut frame = Vec::new();
-                            encode_frame(OpCode::Control(Control::Pong), &payload, &mut frame);
-                            sock.outbox.push_control(Chunk::control(frame));
-                        }
-                        Some(Incoming::Close(body)) => {
-                            sock.emit(RawEvent::Closing);
-                            // Echo the code (RFC 6455 §5.5.1); an empty body stays empty.
-                            let reply = body.as_ref().map(|(c, _)| c.to_be_bytes().to_vec());
-                            queue_close(sock, &reply.unwrap_or_default());
-                            close_received = Some(body);
-                            deadline = Some(Instant::now() + close_timeout);
-                        }
-                    }
-                    consumed
-                }
-            };
-            buf.advance(consumed);
+        // Decode everything buffered, as one dispatch batch.
+        let decoded =
+            sock.in_batch(|| decode_buffered(sock, &mut assembler, &mut buf, &mut close_received));
+        if let Err(e) = decoded {
+            return fail_protocol(sock, e).await;
+        }
+        if close_received.is_some() && deadline.is_none() {
+            deadline = Some(Instant::now() + close_timeout);
         }
         if close_received.is_some() {
             buf.clear(); // nothing after the Close frame is processed
@@ -462,6 +440,40 @@ impl Keepalive {
     }
 }
 
-fn deliver(sock: &Arc<Socket>, message: Message) {
-    sock.emit(RawEvent::Message(message));
+/// Decodes every complete frame in `buf`: emits messages, answers pings, and handles the
+/// server's Close (which ends decoding).
+fn decode_buffered(
+    sock: &Arc<Socket>,
+    assembler: &mut Assembler,
+    buf: &mut BytesMut,
+    close_received: &mut Option<Option<(u16, String)>>,
+) -> Result<(), ProtocolError> {
+    while close_received.is_none() {
+        match assembler.decode(buf)? {
+            Decoded::NeedMore(n) => {
+                buf.reserve(n);
+                return Ok(());
+            }
+            Decoded::Frame { consumed, item } => {
+                match item {
+                    None | Some(Incoming::Pong) => {}
+                    Some(Incoming::Message(m)) => sock.emit(RawEvent::Message(m)),
+                    Some(Incoming::Ping(payload)) => {
+                        let mut frame = Vec::new();
+                        encode_frame(OpCode::Control(Control::Pong), &payload, &mut frame);
+                        sock.outbox.push_control(Chunk::control(frame));
+                    }
+                    Some(Incoming::Close(body)) => {
+                        sock.emit(RawEvent::Closing);
+                        // Echo the code (RFC 6455 §5.5.1); an empty body stays empty.
+                        let reply = body.as_ref().map(|(c, _)| c.to_be_bytes().to_vec());
+                        queue_close(sock, &reply.unwrap_or_default());
+                        *close_received = Some(body);
+                    }
+                }
+                buf.advance(consumed);
+            }
+        }
+    }
+    Ok(())
 }

@@ -74,6 +74,24 @@ impl Socket {
         }
     }
 
+    /// Runs `f` (which emits events) inside the handler's batch, when events are dispatched
+    /// inline; with a queue the batch belongs to the queue's consumer.
+    pub(crate) fn in_batch<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
+        let handler = match self.queue {
+            Some(_) => None,
+            None => self.dispatch.slot.lock().handler.clone(),
+        };
+        let Some(handler) = handler else { return f() };
+        let mut f = Some(f);
+        let mut result = None;
+        handler.batch(&mut || result = f.take().map(|f| f()));
+        match result {
+            Some(r) => r,
+            // A batch hook that did not run its dispatch function: run it now.
+            None => (f.take().expect("not run yet"))(),
+        }
+    }
+
     /// Dispatches one event on the current thread, or keeps it until a handler is set.
     pub(crate) fn deliver(self: &Arc<Self>, event: RawEvent) {
         let mut slot = self.dispatch.slot.lock();

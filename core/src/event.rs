@@ -89,6 +89,13 @@ impl Event {
 pub trait EventHandler: Send + Sync + 'static {
     /// Handles one event; `ws` is the socket that fired it.
     fn handle_event(&self, ws: &crate::WebSocket, event: Event);
+
+    /// Runs `dispatch`, which may call `handle_event` any number of times (all the messages
+    /// of one read from the socket). A binding can take a lock once for the whole batch here,
+    /// such as Python's GIL. The default just runs it.
+    fn batch(&self, dispatch: &mut dyn FnMut()) {
+        dispatch()
+    }
 }
 
 impl<F> EventHandler for F

@@ -455,7 +455,11 @@ mod tests {
         assert_eq!((p.scheme, p.port), (ProxyScheme::Http, 3));
         assert_eq!(select(&ProxySetting::Direct, &ws, env(vars)).unwrap(), None);
         let local = Url::parse("ws://127.0.0.1:9/").unwrap();
-        assert_eq!(select(&s, &local, env(vars)).unwrap(), None, "loopback bypasses");
+        assert_eq!(
+            select(&s, &local, env(vars)).unwrap(),
+            None,
+            "loopback bypasses"
+        );
         let explicit = ProxySetting::Url("socks5://p:1".into());
         assert!(select(&explicit, &local, env(vars)).unwrap().is_some());
     }

@@ -178,3 +178,57 @@ fn detach_from_another_thread_waits_for_a_running_handler() {
     );
     ws.close(None, None).unwrap();
 }
+
+/// Counts batches and events; checks that events only arrive inside a batch.
+struct Batching {
+    in_batch: std::sync::atomic::AtomicBool,
+    batches: AtomicUsize,
+    messages: AtomicUsize,
+    closed: AtomicUsize,
+}
+
+impl wsdom_core::EventHandler for Batching {
+    fn handle_event(&self, _: &WebSocket, ev: Event) {
+        if let Event::Message(_) = ev {
+            assert!(
+                self.in_batch.load(Ordering::SeqCst),
+                "messages arrive inside a batch"
+            );
+            self.messages.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Event::Close(_) = ev {
+            self.closed.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn batch(&self, dispatch: &mut dyn FnMut()) {
+        self.in_batch.store(true, Ordering::SeqCst);
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        dispatch();
+        self.in_batch.store(false, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn inline_handlers_get_messages_in_batches() {
+    let srv = server();
+    let h = Arc::new(Batching {
+        in_batch: false.into(),
+        batches: AtomicUsize::new(0),
+        messages: AtomicUsize::new(0),
+        closed: AtomicUsize::new(0),
+    });
+    let opts = Options {
+        handler: Some(h.clone()),
+        ..Options::default()
+    };
+    let ws = WebSocket::new(&srv.url("/push?n=20000&size=16"), &[], opts).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.messages.load(Ordering::SeqCst) < 20001 {
+        assert!(Instant::now() < deadline, "all messages within 10 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let batches = h.batches.load(Ordering::SeqCst);
+    assert!(batches * 10 < 20001, "{batches} batches for 20001 messages");
+    ws.close(None, None).unwrap();
+}
