@@ -15,6 +15,9 @@ mod handshake;
 mod json;
 mod observe;
 mod params;
+mod proxy;
+mod proxy_http;
+mod proxy_socks;
 mod session;
 mod tls;
 
@@ -28,6 +31,7 @@ use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
 pub use observe::{Observed, ObservedFrame};
+pub use proxy::{ProxyKind, ProxyOptions, ProxyRequest, ProxyServer};
 
 use observe::ObservedLog;
 
