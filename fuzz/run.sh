@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every fuzz target with libFuzzer (cargo-fuzz) from the committed seed corpora.
+# Usage: fuzz/run.sh [RUNS_PER_TARGET] [MAX_SECONDS_PER_TARGET]   (defaults: a short smoke run)
+# Prints executions and coverage per target; exits non-zero on any crash. New inputs found
+# go to a scratch corpus, never into the committed seeds. A crash becomes a regression test
+# by copying its artifact into fuzz/corpus/<target>/ (replayed by every later run).
+set -euo pipefail
+cd "$(dirname "$0")"
+RUNS="${1:-20000}"
+SECS="${2:-30}"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+if rustup toolchain list | grep -q '^nightly'; then
+  FUZZ=(cargo +nightly fuzz)
+else
+  # Stable with unstable flags allowed: sanitizer coverage needs them.
+  export RUSTC_BOOTSTRAP=1
+  FUZZ=(cargo fuzz)
+fi
+SCRATCH="$(mktemp -d)"
+trap 'rm -rf "$SCRATCH"' EXIT
+status=0
+printf '| target | executions | coverage (cov) | features (ft) | result |\n|---|---|---|---|---|\n' > "$SCRATCH/summary.md"
+for target in url_and_protocols handshake_response frames frames_deflate; do
+  mkdir -p "$SCRATCH/$target"
+  log="$SCRATCH/$target.log"
+  if "${FUZZ[@]}" run --release "$target" "$SCRATCH/$target" "corpus/$target" -- \
+      -runs="$RUNS" -max_total_time="$SECS" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+    result=ok
+  else
+    result=CRASH; status=1; tail -40 "$log"
+  fi
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo '?')
+  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo '?')
+  printf '| %s | %s | %s | %s | %s |\n' "$target" "$execs" "$cov" "$ft" "$result" >> "$SCRATCH/summary.md"
+done
+cat "$SCRATCH/summary.md"
+exit $status
