@@ -14,7 +14,7 @@ build:
 demo: build
 	$(CARGO) run --release -q -p wsdom-core --example demo
 
-test: lint test-rust test-c test-py
+test: lint test-rust
 
 lint:
 	$(CARGO) fmt --all -- --check
