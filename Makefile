@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: all build demo test lint test-rust test-c test-py header install clean
+.PHONY: all build demo test lint test-rust test-c test-py header install fuzz clean
 
 all: build
 
@@ -13,8 +13,9 @@ build:
 
 demo: build
 	$(CARGO) run --release -q -p wsdom-core --example demo
+	$(MAKE) -C examples/c demo
 
-test: lint test-rust
+test: lint test-rust test-c
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -28,6 +29,14 @@ test-c:
 
 test-py:
 	bash tests/python/run.sh
+
+# Regenerates include/wsdom.h from the C ABI's doc comments (cbindgen).
+header:
+	$(MAKE) -C ffi-c header
+
+# Installs libwsdom.so/.a, wsdom.h and wsdom.pc under PREFIX.
+install:
+	$(MAKE) -C ffi-c install PREFIX=$(PREFIX)
 
 clean:
 	$(CARGO) clean

@@ -48,4 +48,4 @@ pub use options::{Options, TlsOptions};
 pub use proxy::ProxySetting;
 pub use queue::EventQueue;
 pub use runtime::set_io_threads;
-pub use socket::{ReadyState, WebSocket};
+pub use socket::{live_socket_count, ReadyState, WebSocket};

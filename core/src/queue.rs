@@ -63,18 +63,21 @@ impl EventQueue {
     pub(crate) fn push(&self, task: Task) {
         // The receiver lives in `inner`, so the channel is never disconnected.
         let _ = self.inner.tx.send(task);
-        if !self.inner.signaled.swap(true, Ordering::AcqRel) {
+        if !self.inner.signaled.swap(true, Ordering::SeqCst) {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a valid u64 to our own eventfd.
             unsafe { libc::write(self.fd(), (&one as *const u64).cast(), 8) };
         }
     }
 
+    /// Clears the descriptor, then the flag, so that a push racing with this either sees the
+    /// flag still set before our drain of the channel (its event is drained below), or sees it
+    /// clear and writes the descriptor again. The other order would lose that wake-up.
     fn clear_signal(&self) {
-        self.inner.signaled.store(false, Ordering::Release);
         let mut value: u64 = 0;
         // SAFETY: reads 8 bytes into a valid u64 from our own non-blocking eventfd.
         unsafe { libc::read(self.fd(), (&mut value as *mut u64).cast(), 8) };
+        self.inner.signaled.store(false, Ordering::SeqCst);
     }
 
     /// Runs the handlers of the events waiting now, in order, on the calling thread.
@@ -112,7 +115,7 @@ impl EventQueue {
                 Err(_) => break,
             }
         }
-        if !self.inner.rx.is_empty() && !self.inner.signaled.swap(true, Ordering::AcqRel) {
+        if !self.inner.rx.is_empty() && !self.inner.signaled.swap(true, Ordering::SeqCst) {
             let one: u64 = 1;
             // SAFETY: as in `push`.
             unsafe { libc::write(self.fd(), (&one as *const u64).cast(), 8) };

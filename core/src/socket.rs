@@ -114,6 +114,20 @@ pub struct WebSocket {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static LIVE_SOCKETS: AtomicU64 = AtomicU64::new(0);
+
+/// The number of sockets whose memory is still held (by handles, the I/O task or queued
+/// events). It returns to its earlier value once every handle is dropped and every socket
+/// closed: leak checks in tests and bindings use it.
+pub fn live_socket_count() -> u64 {
+    LIVE_SOCKETS.load(Ordering::SeqCst)
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        LIVE_SOCKETS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 impl WebSocket {
     /// `new WebSocket(url, protocols)`: validates the input and starts connecting in the
@@ -129,6 +143,7 @@ impl WebSocket {
         options.validate()?;
         let runtime = Runtime::get();
         let handler = options.handler.clone();
+        LIVE_SOCKETS.fetch_add(1, Ordering::SeqCst);
         let socket = Arc::new(Socket {
             origin: origin_of(&url),
             url,

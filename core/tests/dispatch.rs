@@ -232,3 +232,43 @@ fn inline_handlers_get_messages_in_batches() {
     assert!(batches * 10 < 20001, "{batches} batches for 20001 messages");
     ws.close(None, None).unwrap();
 }
+
+#[test]
+fn the_queue_descriptor_never_misses_a_wakeup() {
+    // Many producers racing with one consumer that only dispatches when the fd polls readable.
+    let srv = server();
+    let queue = EventQueue::new().unwrap();
+    let messages = Arc::new(AtomicUsize::new(0));
+    let sockets: Vec<WebSocket> = (0..40)
+        .map(|_| {
+            let messages = messages.clone();
+            let opts = Options {
+                queue: Some(queue.clone()),
+                handler: Some(Arc::new(move |_: &WebSocket, ev: Event| {
+                    if let Event::Message(_) = ev {
+                        messages.fetch_add(1, Ordering::SeqCst);
+                    }
+                })),
+                ..Options::default()
+            };
+            WebSocket::new(&srv.url("/push?n=300&size=8"), &[], opts).unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while messages.load(Ordering::SeqCst) < 40 * 301 {
+        assert!(Instant::now() < deadline, "stalled: a wake-up was lost");
+        let mut pfd = libc::pollfd {
+            fd: queue.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd. A lost wake-up makes this time out with events waiting.
+        let n = unsafe { libc::poll(&mut pfd, 1, 5000) };
+        assert!(
+            n > 0 || queue.is_empty(),
+            "events wait but the fd is not readable"
+        );
+        queue.dispatch(Some(Duration::ZERO));
+    }
+    drop(sockets);
+}
