@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: all build demo test lint test-rust test-c test-py header install fuzz clean
+.PHONY: all build demo test lint test-rust test-c test-py conformance autobahn header install fuzz clean
 
 all: build
 
@@ -15,14 +15,23 @@ demo: build
 	$(CARGO) run --release -q -p wsdom-core --example demo
 	$(MAKE) -C examples/c demo
 
-test: lint test-rust test-c
+test: lint test-rust test-c conformance
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --exclude wsdom-py --all-targets -- -D warnings
 
+# The conformance driver runs in `make conformance`, against all four servers.
 test-rust:
-	$(CARGO) nextest run --workspace --exclude wsdom-py --no-fail-fast
+	$(CARGO) nextest run --workspace --exclude wsdom-py --no-fail-fast -E 'not binary(conformance)'
+
+# The scenario table against our server, pywebsocket3, websockets and Node ws, and the
+# Autobahn|Testsuite; writes tests/conformance/RESULTS.md.
+conformance:
+	bash tests/conformance/run.sh
+
+autobahn:
+	bash tests/autobahn/run.sh
 
 test-c:
 	bash tests/c/run.sh

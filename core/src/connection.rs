@@ -105,6 +105,8 @@ struct Established {
 
 async fn establish(sock: &Socket) -> Result<Established, String> {
     let url = &sock.url;
+    // One opening handshake at a time per host and port (RFC 6455 §4.1).
+    let _turn = dial::handshake_turn(url).await;
     let stream = dial::open(url, &sock.options).await?;
     let offer = sock.options.deflate.then_some(crate::deflate::OFFER);
     let request = build_request(url, &sock.protocols, offer, &sock.options.headers);

@@ -14,6 +14,51 @@ use url::Url;
 /// How long an attempt may run alone before the next address is tried too (RFC 8305 §5).
 const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
+/// Hosts with a connection in CONNECTING: RFC 6455 §4.1 (client requirement 2) allows only
+/// one opening handshake at a time per host and port; later ones wait their turn.
+static CONNECTING: std::sync::Mutex<Vec<(String, u16, std::sync::Arc<tokio::sync::Mutex<()>>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Holds the host's handshake turn; released on drop.
+pub(crate) struct HandshakeTurn {
+    key: (String, u16),
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for HandshakeTurn {
+    fn drop(&mut self) {
+        let mut list = CONNECTING.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget the host once nobody else waits for it (our guard holds one reference).
+        list.retain(|(h, p, m)| {
+            !(h == &self.key.0 && *p == self.key.1 && std::sync::Arc::strong_count(m) <= 2)
+        });
+    }
+}
+
+/// Waits until no other socket of this process is in its opening handshake with `url`'s
+/// host and port, then holds the turn until the returned value is dropped.
+pub(crate) async fn handshake_turn(url: &Url) -> HandshakeTurn {
+    let key = (
+        bare_host(url).to_ascii_lowercase(),
+        url.port_or_known_default().unwrap_or(80),
+    );
+    let lock = {
+        let mut list = CONNECTING.lock().unwrap_or_else(|e| e.into_inner());
+        match list.iter().find(|(h, p, _)| *h == key.0 && *p == key.1) {
+            Some((_, _, m)) => m.clone(),
+            None => {
+                let m = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+                list.push((key.0.clone(), key.1, m.clone()));
+                m
+            }
+        }
+    };
+    HandshakeTurn {
+        key,
+        _guard: lock.lock_owned().await,
+    }
+}
+
 /// A byte stream of any kind (TLS, a tunnel inside TLS).
 pub(crate) trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}

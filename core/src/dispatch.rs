@@ -8,9 +8,36 @@
 use crate::event::{CloseEvent, Event, EventHandler, Message};
 use crate::socket::{ReadyState, Socket, WebSocket};
 use parking_lot::{Condvar, Mutex};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::ThreadId;
+
+thread_local! {
+    /// How many handler calls are running on this thread.
+    static IN_HANDLER: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Marks this thread as running a handler until dropped (also when the handler panics).
+struct HandlerScope;
+
+impl HandlerScope {
+    fn enter() -> HandlerScope {
+        IN_HANDLER.with(|n| n.set(n.get() + 1));
+        HandlerScope
+    }
+}
+
+impl Drop for HandlerScope {
+    fn drop(&mut self) {
+        IN_HANDLER.with(|n| n.set(n.get() - 1));
+    }
+}
+
+/// True while this thread runs an event handler.
+pub(crate) fn in_handler() -> bool {
+    IN_HANDLER.with(|n| n.get() > 0)
+}
 
 /// What the I/O task reports, before the state changes that dispatch applies.
 #[derive(Debug)]
@@ -125,6 +152,8 @@ impl Socket {
 
     /// Applies the event's state change, then calls the handler if the event is surfaced.
     fn run_event(self: &Arc<Self>, event: RawEvent) {
+        // A new task: the event loop reached step 1, so bufferedAmount catches up.
+        self.outbox.apply_credit();
         let surfaced = match event {
             RawEvent::Open {
                 protocol,
@@ -170,7 +199,10 @@ impl Socket {
             h
         };
         let ws = WebSocket::from_inner(self.clone());
-        handler.handle_event(&ws, surfaced);
+        {
+            let _inside = HandlerScope::enter();
+            handler.handle_event(&ws, surfaced);
+        }
         let mut slot = self.dispatch.slot.lock();
         slot.running_on = None;
         if is_close {

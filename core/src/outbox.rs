@@ -3,7 +3,8 @@
 //! `send()` encodes the frame on the caller's thread. On a plain TCP socket whose queue is
 //! empty, the caller also writes it (non-blocking `try_write`), so a send from a handler running
 //! on the I/O thread costs no thread hop; what the kernel does not take waits here for the
-//! socket's writer task. `bufferedAmount` falls as payload bytes are written.
+//! socket's writer task. `bufferedAmount` falls as payload bytes are written, but, as in a
+//! browser, never while a handler runs: written bytes are credited between events.
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -103,8 +104,11 @@ pub(crate) struct Outbox {
     pub(crate) wake_writer: Notify,
     /// Wakes whoever waits for the queue to empty.
     drained: Notify,
-    /// `bufferedAmount`: payload bytes accepted by `send()` and not yet written.
+    /// `bufferedAmount` as shown: payload bytes accepted by `send()`, less the written bytes
+    /// credited so far.
     pub(crate) buffered: AtomicU64,
+    /// Payload bytes written but not yet taken off `buffered` (see [`Outbox::apply_credit`]).
+    credit: AtomicU64,
     /// The first write error, for the reader to report.
     pub(crate) write_error: Mutex<Option<String>>,
 }
@@ -116,6 +120,7 @@ impl Outbox {
             wake_writer: Notify::new(),
             drained: Notify::new(),
             buffered: AtomicU64::new(0),
+            credit: AtomicU64::new(0),
             write_error: Mutex::new(None),
         }
     }
@@ -179,8 +184,23 @@ impl Outbox {
     fn account(&self, chunk: &mut Chunk, n: usize) {
         let payload = chunk.advance(n);
         if payload > 0 {
-            self.buffered.fetch_sub(payload, Ordering::AcqRel);
+            self.credit.fetch_add(payload, Ordering::AcqRel);
         }
+    }
+
+    /// Takes the written bytes off `bufferedAmount`. Called between events ("when the event
+    /// loop reaches step 1") and by readers outside any handler, never inside a handler.
+    pub(crate) fn apply_credit(&self) {
+        let credit = self.credit.swap(0, Ordering::AcqRel);
+        if credit > 0 {
+            self.buffered.fetch_sub(credit, Ordering::AcqRel);
+        }
+    }
+
+    /// Payload bytes accepted and really not yet written (for the buffer-full limit).
+    pub(crate) fn outstanding(&self) -> u64 {
+        let credit = self.credit.load(Ordering::Acquire);
+        self.buffered.load(Ordering::Acquire).saturating_sub(credit)
     }
 
     fn record_error(&self, e: &io::Error) {

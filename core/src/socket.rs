@@ -198,7 +198,12 @@ impl WebSocket {
 
     /// `bufferedAmount`: payload bytes accepted by `send()` and not yet written to the socket.
     /// Never reset, and it keeps growing with sends after the closing handshake started.
+    /// Inside a handler it does not fall (a browser updates it only between tasks); outside
+    /// handlers it falls as soon as bytes are written.
     pub fn buffered_amount(&self) -> u64 {
+        if !crate::dispatch::in_handler() {
+            self.inner.outbox.apply_credit();
+        }
         self.inner.outbox.buffered.load(Ordering::Acquire)
     }
 
@@ -238,14 +243,13 @@ impl WebSocket {
                 "send() was called while the WebSocket is still CONNECTING",
             ));
         }
-        let buffered = s
-            .outbox
+        s.outbox
             .buffered
-            .fetch_add(payload.len() as u64, Ordering::AcqRel)
-            + payload.len() as u64;
+            .fetch_add(payload.len() as u64, Ordering::AcqRel);
         if state != ReadyState::Open {
             return Ok(());
         }
+        let buffered = s.outbox.outstanding();
         if buffered > s.options.max_buffered_amount {
             s.control.fail(format!(
                 "the send buffer is full: bufferedAmount {buffered} exceeds the limit of {} bytes",

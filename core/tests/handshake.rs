@@ -159,3 +159,24 @@ fn frames_in_the_same_segment_as_the_101_are_processed() {
         (1001, "PASS", true)
     );
 }
+
+#[test]
+fn one_handshake_at_a_time_per_host_and_port() {
+    let srv = server();
+    let start = std::time::Instant::now();
+    let (a, rxa) = open(&srv.url("/delay-handshake?ms=400"), &[]);
+    let (b, rxb) = open(&srv.url("/delay-handshake?ms=400"), &[]);
+    assert!(matches!(next(&rxa).event, Event::Open));
+    let first = start.elapsed();
+    assert!(matches!(next(&rxb).event, Event::Open));
+    let second = start.elapsed();
+    assert!(first.as_millis() >= 380, "{first:?}");
+    assert!(
+        second.as_millis() >= 780,
+        "the second waited for the first: {second:?}"
+    );
+    a.close(None, None).unwrap();
+    b.close(None, None).unwrap();
+    until_close(&rxa);
+    until_close(&rxb);
+}

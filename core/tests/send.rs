@@ -21,16 +21,32 @@ fn send_while_connecting_is_invalid_state() {
 #[test]
 fn buffered_amount_grows_by_utf8_length_then_drains() {
     let srv = server();
-    let (ws, rx) = open(&srv.url("/echo"), &[]);
+    // Inside the open handler, bufferedAmount is exact and does not fall, even though the
+    // bytes may already be on the wire (a browser updates it between tasks).
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let (h, rx) = recorder_with(move |ws, ev| {
+        if let Event::Open = ev {
+            let mut v = seen2.lock().unwrap();
+            v.push(ws.buffered_amount());
+            for (i, s) in ["x", "\u{e5}", "\u{5336}", "\u{1047e}"].iter().enumerate() {
+                ws.send_text(s).unwrap();
+                v.push(ws.buffered_amount());
+                assert!(i < 4);
+            }
+            ws.send_binary(&[0; 10]).unwrap();
+            ws.send_text("").unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            v.push(ws.buffered_amount());
+        }
+    });
+    let opts = wsdom_core::Options {
+        handler: Some(h),
+        ..Default::default()
+    };
+    let ws = wsdom_core::WebSocket::new(&srv.url("/echo"), &[], opts).unwrap();
     assert!(matches!(next(&rx).event, Event::Open));
-    ws.send_text("x").unwrap();
-    ws.send_text("\u{e5}").unwrap();
-    ws.send_text("\u{5336}").unwrap();
-    ws.send_text("\u{1047e}").unwrap();
-    ws.send_binary(&[0; 10]).unwrap();
-    ws.send_text("").unwrap();
-    // 1 + 2 + 3 + 4 + 10 + 0 = 20 at most, and it only falls.
-    assert!(ws.buffered_amount() <= 20);
+    assert_eq!(*seen.lock().unwrap(), [0, 1, 3, 6, 10, 20]);
     let mut got = Vec::new();
     for _ in 0..6 {
         if let Event::Message(m) = next(&rx).event {
@@ -48,6 +64,7 @@ fn buffered_amount_grows_by_utf8_length_then_drains() {
             Message::Text(String::new()),
         ]
     );
+    // Outside handlers it falls as soon as the bytes are written.
     assert_eq!(ws.buffered_amount(), 0);
     ws.close(None, None).unwrap();
     until_close(&rx);
