@@ -15,11 +15,11 @@ demo: build
 	$(CARGO) run --release -q -p wsdom-core --example demo
 	$(MAKE) -C examples/c demo
 
-test: lint test-rust test-c conformance
+test: lint test-rust test-c test-py conformance
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --exclude wsdom-py --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The conformance driver runs in `make conformance`, against all four servers.
 test-rust:

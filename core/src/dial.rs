@@ -16,8 +16,10 @@ const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
 /// Hosts with a connection in CONNECTING: RFC 6455 §4.1 (client requirement 2) allows only
 /// one opening handshake at a time per host and port; later ones wait their turn.
-static CONNECTING: std::sync::Mutex<Vec<(String, u16, std::sync::Arc<tokio::sync::Mutex<()>>)>> =
-    std::sync::Mutex::new(Vec::new());
+static CONNECTING: std::sync::Mutex<Vec<HostTurns>> = std::sync::Mutex::new(Vec::new());
+
+/// A host, a port, and the lock its opening handshakes take in turn.
+type HostTurns = (String, u16, std::sync::Arc<tokio::sync::Mutex<()>>);
 
 /// Holds the host's handshake turn; released on drop.
 pub(crate) struct HandshakeTurn {
