@@ -11,7 +11,6 @@ use parking_lot::{Condvar, Mutex};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::thread::ThreadId;
 
 thread_local! {
     /// How many handler calls are running on this thread.
@@ -32,6 +31,15 @@ impl Drop for HandlerScope {
     fn drop(&mut self) {
         IN_HANDLER.with(|n| n.set(n.get() - 1));
     }
+}
+
+/// A process-unique number for the current thread (cheaper than `thread::current().id()`).
+fn thread_number() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    thread_local! {
+        static NUMBER: u64 = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    NUMBER.with(|n| *n)
 }
 
 /// True while this thread runs an event handler.
@@ -80,7 +88,7 @@ pub(crate) struct Slot {
     handler: Option<Arc<dyn EventHandler>>,
     pending: VecDeque<RawEvent>,
     /// The thread running the handler right now, if any.
-    running_on: Option<ThreadId>,
+    running_on: Option<u64>,
     /// `detach_handler` was called: drop everything from now on.
     detached: bool,
 }
@@ -195,7 +203,7 @@ impl Socket {
             let Some(h) = slot.handler.clone() else {
                 return;
             };
-            slot.running_on = Some(std::thread::current().id());
+            slot.running_on = Some(thread_number());
             h
         };
         let ws = WebSocket::from_inner(self.clone());
@@ -237,7 +245,7 @@ impl Socket {
     /// Removes the handler for good. On return no handler call is running (except one on the
     /// calling thread, when called from inside the handler) and none will start.
     pub(crate) fn detach_handler(&self) {
-        let me = std::thread::current().id();
+        let me = thread_number();
         let mut slot = self.dispatch.slot.lock();
         slot.detached = true;
         slot.handler = None;

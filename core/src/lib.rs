@@ -47,5 +47,5 @@ pub use event::{CloseEvent, Event, EventHandler, Message};
 pub use options::{Options, TlsOptions};
 pub use proxy::ProxySetting;
 pub use queue::EventQueue;
-pub use runtime::set_io_threads;
+pub use runtime::{set_io_park_hook, set_io_threads};
 pub use socket::{live_socket_count, ReadyState, WebSocket};

@@ -23,6 +23,20 @@ struct Slot {
 
 static RUNTIME: Mutex<Option<Slot>> = Mutex::new(None);
 static THREADS: AtomicUsize = AtomicUsize::new(0);
+static PARK_HOOK: Mutex<Option<fn()>> = Mutex::new(None);
+
+/// Sets a function each I/O thread calls right before it blocks waiting for I/O or timers
+/// (tokio's `on_thread_park`). A binding uses it to release a lock it holds across a burst
+/// of events, such as Python's GIL. Takes effect only before the first socket is created;
+/// returns false afterwards.
+pub fn set_io_park_hook(hook: fn()) -> bool {
+    let guard = RUNTIME.lock();
+    if guard.as_ref().is_some_and(|s| s.pid == std::process::id()) {
+        return false;
+    }
+    *PARK_HOOK.lock() = Some(hook);
+    true
+}
 
 /// Sets the number of I/O threads (default 1, or `WSDOM_IO_THREADS`).
 ///
@@ -72,16 +86,19 @@ impl Runtime {
     }
 
     fn start(threads: usize) -> Runtime {
+        let park = *PARK_HOOK.lock();
         let loops = (0..threads)
             .map(|i| {
                 let (tx, rx) = std::sync::mpsc::channel();
                 std::thread::Builder::new()
                     .name(format!("wsdom-io-{i}"))
                     .spawn(move || {
-                        let rt = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .expect("cannot build the wsdom I/O runtime");
+                        let mut builder = tokio::runtime::Builder::new_current_thread();
+                        builder.enable_all();
+                        if let Some(hook) = park {
+                            builder.on_thread_park(hook);
+                        }
+                        let rt = builder.build().expect("cannot build the wsdom I/O runtime");
                         tx.send(rt.handle().clone()).expect("runtime handle");
                         rt.block_on(std::future::pending::<()>());
                     })
