@@ -19,6 +19,9 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::{Control, OpCode};
 
+/// How long a large read buffer is kept once idle before its memory is given back.
+const BUFFER_IDLE_RELEASE: Duration = Duration::from_secs(1);
+
 /// How long a failing connection waits for its Close frame to be written before dropping TCP.
 const FAIL_FLUSH_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -337,9 +340,10 @@ async fn read_loop(
         if close_received.is_some() {
             buf.clear(); // nothing after the Close frame is processed
         }
-        if buf.is_empty() && buf.capacity() > 4 * chunk {
-            buf = BytesMut::new(); // give memory back after a large message
-        }
+        // A buffer grown by a large message is kept while traffic flows (no allocation and
+        // page faults per message) and given back after a second of quiet.
+        let shrink_at = (buf.is_empty() && buf.capacity() > 4 * chunk)
+            .then(|| Instant::now() + BUFFER_IDLE_RELEASE);
         if let Some(reason) = sock.control.take_fail() {
             return End::Failed(reason);
         }
@@ -352,9 +356,11 @@ async fn read_loop(
         let notified = sock.control.notify.notified();
         let sleep = sleep_until(deadline);
         let keepalive_due = sleep_until(keepalive.due().filter(|_| close_received.is_none()));
+        let shrink = sleep_until(shrink_at);
         tokio::select! {
             biased;
             _ = notified => {}
+            _ = shrink => buf = BytesMut::new(),
             _ = keepalive_due => {
                 if keepalive.waiting_for_pong() {
                     return End::Failed(format!(

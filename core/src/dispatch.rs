@@ -7,9 +7,10 @@
 
 use crate::event::{CloseEvent, Event, EventHandler, Message};
 use crate::socket::{ReadyState, Socket, WebSocket};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 thread_local! {
@@ -87,8 +88,6 @@ impl Task {
 pub(crate) struct Slot {
     handler: Option<Arc<dyn EventHandler>>,
     pending: VecDeque<RawEvent>,
-    /// The thread running the handler right now, if any.
-    running_on: Option<u64>,
     /// `detach_handler` was called: drop everything from now on.
     detached: bool,
 }
@@ -97,6 +96,10 @@ pub(crate) struct Slot {
 #[derive(Default)]
 pub(crate) struct Dispatch {
     slot: Mutex<Slot>,
+    /// The thread number running the handler right now (0: none).
+    running_on: AtomicU64,
+    /// Threads waiting in `detach_handler` for the running handler to return.
+    waiting: AtomicU32,
     idle: Condvar,
 }
 
@@ -137,29 +140,27 @@ impl Socket {
             slot.pending.push_back(event);
             return;
         }
-        drop(slot);
-        self.run_event(event);
+        self.run_event(slot, event);
     }
 
     /// Dispatches the events kept while there was no handler.
     pub(crate) fn flush_pending(self: &Arc<Self>) {
         loop {
-            let event = {
-                let mut slot = self.dispatch.slot.lock();
-                if slot.handler.is_none() {
-                    return;
-                }
-                match slot.pending.pop_front() {
-                    Some(e) => e,
-                    None => return,
-                }
+            let mut slot = self.dispatch.slot.lock();
+            if slot.handler.is_none() {
+                return;
+            }
+            let Some(event) = slot.pending.pop_front() else {
+                return;
             };
-            self.run_event(event);
+            self.run_event(slot, event);
         }
     }
 
     /// Applies the event's state change, then calls the handler if the event is surfaced.
-    fn run_event(self: &Arc<Self>, event: RawEvent) {
+    /// Takes the slot's lock (held by the caller) and releases it before the handler runs,
+    /// so one event costs one lock.
+    fn run_event(self: &Arc<Self>, slot: MutexGuard<'_, Slot>, event: RawEvent) {
         // A new task: the event loop reached step 1, so bufferedAmount catches up.
         self.outbox.apply_credit();
         let surfaced = match event {
@@ -195,31 +196,28 @@ impl Socket {
             }
         };
         let is_close = matches!(surfaced, Event::Close(_));
-        let handler = {
-            let mut slot = self.dispatch.slot.lock();
-            if slot.detached {
-                return;
-            }
-            let Some(h) = slot.handler.clone() else {
-                return;
-            };
-            slot.running_on = Some(thread_number());
-            h
+        let Some(handler) = slot.handler.clone() else {
+            return;
         };
-        let ws = WebSocket::from_inner(self.clone());
+        self.dispatch
+            .running_on
+            .store(thread_number(), Ordering::SeqCst);
+        drop(slot);
         {
             let _inside = HandlerScope::enter();
-            handler.handle_event(&ws, surfaced);
+            handler.handle_event(WebSocket::borrow(self), surfaced);
         }
-        let mut slot = self.dispatch.slot.lock();
-        slot.running_on = None;
+        self.dispatch.running_on.store(0, Ordering::SeqCst);
         if is_close {
             // The last event: drop the handler, which may hold the socket (a cycle).
+            let mut slot = self.dispatch.slot.lock();
             slot.handler = None;
             slot.detached = true;
         }
-        drop(slot);
-        self.dispatch.idle.notify_all();
+        if self.dispatch.waiting.load(Ordering::SeqCst) > 0 {
+            let _slot = self.dispatch.slot.lock();
+            self.dispatch.idle.notify_all();
+        }
     }
 
     /// Installs the handler and schedules the events that waited for it.
@@ -250,8 +248,16 @@ impl Socket {
         slot.detached = true;
         slot.handler = None;
         slot.pending.clear();
-        while slot.running_on.is_some_and(|t| t != me) {
-            self.dispatch.idle.wait(&mut slot);
+        self.dispatch.waiting.fetch_add(1, Ordering::SeqCst);
+        loop {
+            let running = self.dispatch.running_on.load(Ordering::SeqCst);
+            if running == 0 || running == me {
+                break;
+            }
+            self.dispatch
+                .idle
+                .wait_for(&mut slot, std::time::Duration::from_millis(10));
         }
+        self.dispatch.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }

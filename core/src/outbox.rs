@@ -88,15 +88,6 @@ struct State {
     shut: bool,
 }
 
-/// What happened to a pushed frame.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Pushed {
-    /// Written or queued.
-    Accepted,
-    /// Dropped: the closing handshake started or the connection is gone.
-    Discarded,
-}
-
 /// The outgoing queue of one socket, shared by senders and the writer task.
 pub(crate) struct Outbox {
     state: Mutex<State>,
@@ -130,14 +121,15 @@ impl Outbox {
         self.state.lock().direct = Some(half);
     }
 
-    /// Queues a data frame, writing it at once when possible.
-    pub(crate) fn push_data(&self, chunk: Chunk) -> Pushed {
+    /// Queues a data frame, writing it at once when possible. Returns the frame's buffer
+    /// when it was not kept (written at once, or discarded after the closing handshake
+    /// started), so the sender can reuse it.
+    pub(crate) fn push_data(&self, chunk: Chunk) -> Option<Vec<u8>> {
         let mut st = self.state.lock();
         if st.close_queued || st.shut {
-            return Pushed::Discarded;
+            return Some(chunk.bytes);
         }
-        self.push_locked(&mut st, chunk);
-        Pushed::Accepted
+        self.push_locked(&mut st, chunk)
     }
 
     /// Queues a control frame (pong) unless a Close frame went first.
@@ -159,26 +151,27 @@ impl Outbox {
         true
     }
 
-    fn push_locked(&self, st: &mut State, mut chunk: Chunk) {
+    fn push_locked(&self, st: &mut State, mut chunk: Chunk) -> Option<Vec<u8>> {
         if st.queue.is_empty() {
-            if let Some(half) = st.direct.clone() {
+            if let Some(half) = &st.direct {
                 match half.try_write(chunk.remaining()) {
                     Ok(n) => {
                         self.account(&mut chunk, n);
                         if chunk.done() {
-                            return;
+                            return Some(chunk.bytes);
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => {
                         self.record_error(&e);
-                        return;
+                        return Some(chunk.bytes);
                     }
                 }
             }
         }
         st.queue.push_back(chunk);
         self.wake_writer.notify_one();
+        None
     }
 
     fn account(&self, chunk: &mut Chunk, n: usize) {
@@ -191,6 +184,9 @@ impl Outbox {
     /// Takes the written bytes off `bufferedAmount`. Called between events ("when the event
     /// loop reaches step 1") and by readers outside any handler, never inside a handler.
     pub(crate) fn apply_credit(&self) {
+        if self.credit.load(Ordering::Relaxed) == 0 {
+            return; // the common case costs one plain load
+        }
         let credit = self.credit.swap(0, Ordering::AcqRel);
         if credit > 0 {
             self.buffered.fetch_sub(credit, Ordering::AcqRel);
@@ -310,10 +306,14 @@ mod tests {
     #[test]
     fn nothing_after_close() {
         let o = Outbox::new();
-        assert_eq!(o.push_data(Chunk::data(vec![1, 2], 1)), Pushed::Accepted);
+        assert_eq!(o.push_data(Chunk::data(vec![1, 2], 1)), None, "queued");
         assert!(o.push_close(Chunk::control(vec![0x88, 0])));
         assert!(!o.push_close(Chunk::control(vec![0x88, 0])));
-        assert_eq!(o.push_data(Chunk::data(vec![1, 2], 1)), Pushed::Discarded);
+        assert_eq!(
+            o.push_data(Chunk::data(vec![1, 2], 1)),
+            Some(vec![1, 2]),
+            "discarded"
+        );
         assert_eq!(o.take_queued().len(), 2);
     }
 }

@@ -109,11 +109,20 @@ impl Socket {
 /// Cloning gives another handle to the same connection. Dropping handles does not close it:
 /// call [`WebSocket::close`] (bindings map garbage collection to that).
 #[derive(Clone)]
+#[repr(transparent)]
 pub struct WebSocket {
     inner: Arc<Socket>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// A frame buffer each sending thread reuses (see `send_frame`).
+    static FRAME_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Larger frame buffers are freed rather than kept for reuse.
+const MAX_REUSED_FRAME_BUFFER: usize = 1 << 20;
 static LIVE_SOCKETS: AtomicU64 = AtomicU64::new(0);
 
 /// The number of sockets whose memory is still held (by handles, the I/O task or queued
@@ -167,8 +176,11 @@ impl WebSocket {
         Ok(WebSocket { inner: socket })
     }
 
-    pub(crate) fn from_inner(inner: Arc<Socket>) -> WebSocket {
-        WebSocket { inner }
+    /// Views the shared socket as a handle without touching its reference count.
+    pub(crate) fn borrow(inner: &Arc<Socket>) -> &WebSocket {
+        // SAFETY: `WebSocket` is `repr(transparent)` over `Arc<Socket>`, so both have the
+        // same layout, and the returned reference borrows `inner` for its whole life.
+        unsafe { &*(inner as *const Arc<Socket>).cast::<WebSocket>() }
     }
 
     /// A process-unique number for this socket.
@@ -257,22 +269,31 @@ impl WebSocket {
             ));
             return Ok(());
         }
-        let mut bytes = Vec::new();
         if let Some(deflater) = s.deflater.get() {
             let mut deflater = deflater.lock();
             let mut compressed = Vec::new();
+            let mut bytes = Vec::new();
             if deflater.compress(payload, &mut compressed) {
                 let header_len = encode_frame_rsv1(opcode, true, &compressed, &mut bytes);
+                let original = payload.len() as u64;
                 s.outbox
-                    .push_data(Chunk::compressed(bytes, header_len, payload.len() as u64));
-                return Ok(());
+                    .push_data(Chunk::compressed(bytes, header_len, original));
+            } else {
+                let header_len = encode_frame(opcode, payload, &mut bytes);
+                s.outbox.push_data(Chunk::data(bytes, header_len));
             }
-            let header_len = encode_frame(opcode, payload, &mut bytes);
-            s.outbox.push_data(Chunk::data(bytes, header_len));
             return Ok(());
         }
+        // Frames are encoded into a per-thread buffer that is reused whenever the kernel
+        // takes the whole frame at once: no allocation per message in the common case.
+        let mut bytes = FRAME_BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        bytes.clear();
         let header_len = encode_frame(opcode, payload, &mut bytes);
-        s.outbox.push_data(Chunk::data(bytes, header_len));
+        if let Some(spent) = s.outbox.push_data(Chunk::data(bytes, header_len)) {
+            if spent.capacity() <= MAX_REUSED_FRAME_BUFFER {
+                FRAME_BUFFER.with(|b| *b.borrow_mut() = spent);
+            }
+        }
         Ok(())
     }
 
