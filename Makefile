@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: all build demo test lint test-rust test-c test-py conformance autobahn header install fuzz clean
+.PHONY: all build demo test lint test-rust test-c test-py conformance autobahn bench bench-smoke header install fuzz clean
 
 all: build
 
@@ -15,7 +15,7 @@ demo: build
 	$(CARGO) run --release -q -p wsdom-core --example demo
 	$(MAKE) -C examples/c demo
 
-test: lint test-rust test-c test-py conformance
+test: lint test-rust test-c test-py conformance bench-smoke
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -32,6 +32,14 @@ conformance:
 
 autobahn:
 	bash tests/autobahn/run.sh
+
+# Side by side with the peers (~9 min); writes bench/RESULTS.md and bench/results.png.
+bench:
+	bash bench/run.sh
+
+# Checks that every benchmark client runs (a few iterations; no timing is asserted).
+bench-smoke:
+	bash bench/run.sh --smoke
 
 test-c:
 	bash tests/c/run.sh
