@@ -144,6 +144,12 @@ impl Deflater {
             // block's header byte, which the receiver completes with the trailer (§7.2.3.6).
             out.push(0x00);
         }
+        if out.len() >= data.len() && !data.is_empty() {
+            // Incompressible: send it plain (allowed per message). Our window now holds data
+            // the peer will not see, so start afresh; later messages cannot refer to it.
+            c.reset();
+            return false;
+        }
         if self.reset_each_message {
             c.reset();
         }
@@ -258,7 +264,9 @@ mod tests {
         let mut i = Inflater::new(&mirrored);
         for (k, m) in messages.iter().enumerate() {
             let mut wire = Vec::new();
-            assert!(d.compress(m, &mut wire));
+            if !d.compress(m, &mut wire) {
+                continue; // incompressible: sent plain, never reaches the inflater
+            }
             let got = i.decompress(&wire, 1 << 24);
             assert!(
                 got.as_ref() == Ok(m),
@@ -338,6 +346,29 @@ mod tests {
         assert_eq!(i.decompress(&wire, 10 << 20).unwrap().len(), 10 << 20);
         let mut i = Inflater::new(&p);
         assert_eq!(i.decompress(&[0xff, 0xff, 0xff], 100), Err(false));
+    }
+
+    #[test]
+    fn incompressible_messages_go_plain_and_later_ones_still_decode() {
+        let p = params("permessage-deflate");
+        let mut d = Deflater::new(&p, 0);
+        let mut i = Inflater::new(&p);
+        let mut x: u32 = 7;
+        let random: Vec<u8> = (0..65536)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let text = b"compressible text, compressible text, compressible text".repeat(20);
+        let mut out = Vec::new();
+        assert!(d.compress(&text, &mut out));
+        assert_eq!(i.decompress(&out, 1 << 20).unwrap(), text);
+        assert!(!d.compress(&random, &mut out), "sent plain");
+        assert!(d.compress(&text, &mut out));
+        assert_eq!(i.decompress(&out, 1 << 20).unwrap(), text);
     }
 
     #[test]

@@ -201,6 +201,13 @@ impl Assembler {
                 "reserved bits set without a negotiated extension",
             ));
         }
+        if len >> 63 != 0 {
+            // RFC 6455 §5.2: the most significant bit of a 64-bit length must be 0.
+            return Err(violation(
+                CLOSE_PROTOCOL_ERROR,
+                "frame length with the most significant bit set",
+            ));
+        }
         if len > self.limits.max_frame_size as u64 {
             return Err(violation(
                 CLOSE_TOO_BIG,
@@ -511,6 +518,10 @@ mod tests {
 
     #[test]
     fn size_limits_refuse_before_allocating() {
+        // A length with the top bit set is a protocol error, not a size error.
+        let header = [0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1];
+        let mut a = Assembler::new(LIMITS);
+        assert_eq!(a.decode(&header).unwrap_err().close_code, 1002);
         // A 2 GiB frame header: refused from the header alone.
         let header = [0x82, 127, 0, 0, 0, 0, 0x80, 0, 0, 0];
         let mut a = Assembler::new(LIMITS);
@@ -529,7 +540,8 @@ mod tests {
         let params = negotiate("permessage-deflate").unwrap().unwrap();
         let mut deflater = Deflater::new(&params, 0);
         let mut body = Vec::new();
-        assert!(deflater.compress(b"Hello", &mut body));
+        let hello = "Hello".repeat(20);
+        assert!(deflater.compress(hello.as_bytes(), &mut body));
         // A compressed text frame split in two fragments: RSV1 only on the first.
         let (a, b) = body.split_at(2);
         let mut bytes = server_frame(0x41, a);
@@ -545,7 +557,7 @@ mod tests {
         let Decoded::Frame { item, .. } = asm.decode(&bytes[consumed..]).unwrap() else {
             panic!("second fragment")
         };
-        assert_eq!(item, Some(Incoming::Message(Message::Text("Hello".into()))));
+        assert_eq!(item, Some(Incoming::Message(Message::Text(hello))));
         // RSV1 on a continuation or a control frame is still an error.
         let mut asm = Assembler::with_inflater(LIMITS, Inflater::new(&params));
         let mut bad = server_frame(0x01, b"a");
