@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: all build demo test lint test-rust test-c test-py conformance autobahn bench bench-smoke header install fuzz clean
+.PHONY: all build demo test lint test-rust test-c test-py conformance autobahn browser-parity bench bench-smoke header install fuzz clean
 
 all: build
 
@@ -15,7 +15,7 @@ demo: build
 	$(CARGO) run --release -q -p wsdom-core --example demo
 	$(MAKE) -C examples/c demo
 
-test: lint test-rust test-c test-py conformance bench-smoke
+test: lint test-rust test-c test-py conformance browser-parity bench-smoke
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -32,6 +32,11 @@ conformance:
 
 autobahn:
 	bash tests/autobahn/run.sh
+
+# Differential tests against headless Chromium's own WebSocket (tests/browser/README.md);
+# installs Debian's chromium (apt) and playwright-core (npm ci) if missing.
+browser-parity:
+	bash tests/browser/run.sh
 
 # Side by side with the peers (~9 min); writes bench/RESULTS.md and bench/results.png.
 bench:
