@@ -17,7 +17,9 @@ url = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:9001/echo"
 messages = sys.argv[2:] or ["Hello", "WebSocket"]
 
 # 1. Create the socket. As in the browser, this returns at once: the connection is made in
-#    the background, and readyState is CONNECTING (0) for now.
+#    the background, and readyState is CONNECTING (0) for now. A proxy is taken from
+#    http_proxy / https_proxy / all_proxy (minus no_proxy) as curl does; keyword options
+#    choose otherwise, e.g. proxy="socks5h://user:password@proxy:1080" or proxy=False.
 ws = WebSocket(url)
 print(f"connecting to {ws.url} (readyState {ws.readyState})")
 

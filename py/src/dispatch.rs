@@ -11,9 +11,9 @@
 //! Python at all: the bridge only records them for the waiters, without taking the GIL.
 //!
 //! In thread mode the handler runs on the core's I/O thread, with no thread hop; the GIL is
-//! taken once for a burst of events (see `gil.rs`). At interpreter exit an `atexit` hook
-//! detaches every handler (see `lifecycle.rs`), so no I/O thread touches Python during or
-//! after finalization.
+//! taken once for a burst of events and given back when the thread parks (see `gil.rs`). At
+//! interpreter exit an `atexit` hook detaches every handler (see `lifecycle.rs`), so no I/O
+//! thread touches Python during or after finalization.
 
 use crate::events::EvType;
 use crate::gil;
@@ -432,9 +432,22 @@ impl EventHandler for Bridge {
                 return;
             }
         }
-        if matches!(self.mode, Mode::Thread) {
+        let thread_mode = matches!(self.mode, Mode::Thread);
+        if thread_mode {
             gil::enter_io_thread();
         }
         Python::attach(|py| self.dispatch(py, event, kind));
+        if thread_mode {
+            gil::after_event();
+        }
+    }
+
+    /// The messages of one read: the GIL taken by the first event that needs Python is kept
+    /// until the I/O thread parks (see `gil.rs`), or given back here if held for long.
+    fn batch(&self, dispatch: &mut dyn FnMut()) {
+        dispatch();
+        if matches!(self.mode, Mode::Thread) {
+            gil::end_batch();
+        }
     }
 }

@@ -1,17 +1,45 @@
 //! The GIL on wsdom's I/O threads.
 //!
 //! A socket's handler runs on the core I/O thread that reads it (thread mode), so a message
-//! reaches the Python callback without crossing threads. Two things keep the GIL cheap there:
-//! the thread keeps one Python thread state for its whole life, and it takes the GIL once for
-//! a burst of events rather than once per event.
+//! reaches the Python callback without crossing threads. Three things keep the GIL cheap there:
+//!
+//! * the thread keeps one Python thread state for its whole life, so taking the GIL is a plain
+//!   lock acquisition rather than the creation and destruction of a thread state each time;
+//! * the GIL, once taken for an event, is kept while the thread has more work ready: a burst
+//!   of messages (one read can hold hundreds, and a flood keeps the thread busy read after
+//!   read) costs one acquisition, not one per message;
+//! * it is given back by the core's park hook ([`wsdom_core::set_io_park_hook`]), which each
+//!   I/O thread calls right before it blocks waiting for I/O or timers, and also at the end
+//!   of a read batch once it has been held for [`HOLD_LIMIT`], so that Python threads get it
+//!   promptly even while the I/O thread never runs out of work. (Inside a Python handler the
+//!   interpreter also hands it over at every switch interval, as for any Python thread.)
+//!
+//! The hook is registered when the module is imported, before any socket can exist; it stays
+//! registered for the life of the process, and a forked child's new I/O threads use it too.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long an I/O thread that never runs out of work keeps the GIL between read batches.
+const HOLD_LIMIT: Duration = Duration::from_millis(1);
+
+/// The park hook is registered: the GIL can be kept between events.
+static HOOKED: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     /// This thread is a core I/O thread that keeps a Python thread state.
     static IO_THREAD: Cell<bool> = const { Cell::new(false) };
-    /// The GIL state taken by this I/O thread for the current batch of events.
-    static BATCH: Cell<Option<pyo3::ffi::PyGILState_STATE>> = const { Cell::new(None) };
+    /// The GIL state taken by this I/O thread, and when, until the thread parks.
+    static HELD: Cell<Option<(pyo3::ffi::PyGILState_STATE, Instant)>> = const { Cell::new(None) };
+}
+
+/// Registers the park hook with the core. Called once, at module import (before the I/O
+/// runtime can start); if that were too late, the GIL is given back after every event.
+pub(crate) fn install_park_hook() {
+    if wsdom_core::set_io_park_hook(on_park) {
+        HOOKED.store(true, Ordering::Release);
+    }
 }
 
 /// True on a core I/O thread that has run handlers.
@@ -20,17 +48,65 @@ pub(crate) fn on_io_thread() -> bool {
 }
 
 /// Prepares the calling I/O thread to run a handler: a kept thread state, and the GIL held
-/// for the current batch. Only called while the interpreter is not finalizing (the exit hook
-/// detaches every handler first).
+/// until the thread parks. Only called while the interpreter is not finalizing (the exit
+/// hook detaches every handler first).
 pub(crate) fn enter_io_thread() {
+    if HELD.with(Cell::get).is_some() {
+        return;
+    }
     keep_thread_state();
-    hold_gil_for_batch();
+    // SAFETY: as in `keep_thread_state`; released by `release` on this same thread.
+    let state = unsafe { pyo3::ffi::PyGILState_Ensure() };
+    HELD.with(|h| h.set(Some((state, Instant::now()))));
+}
+
+/// The GIL may be kept after an event: the park hook will give it back, and the interpreter
+/// is not exiting (the exit hook waits for it; it must not wait for the thread to park).
+fn may_keep() -> bool {
+    HOOKED.load(Ordering::Relaxed) && !crate::lifecycle::shutting_down()
+}
+
+/// After each event: gives the GIL back unless it may be kept (see [`may_keep`]).
+pub(crate) fn after_event() {
+    if !may_keep() {
+        release();
+    }
+}
+
+/// At the end of a read batch: gives the GIL back if it has been held for [`HOLD_LIMIT`]
+/// (the thread may have more ready work and not park for a while), or unless it may be kept.
+pub(crate) fn end_batch() {
+    let overdue = HELD
+        .with(Cell::get)
+        .is_some_and(|(_, since)| !may_keep() || since.elapsed() >= HOLD_LIMIT);
+    if overdue {
+        release();
+    }
 }
 
 /// In a forked child: the flags of the forking thread start afresh.
 pub(crate) fn forget_io_thread() {
     IO_THREAD.with(|k| k.set(false));
-    BATCH.with(|b| b.set(None));
+    HELD.with(|h| h.set(None));
+}
+
+/// The core's park hook: runs on an I/O thread right before it blocks. Only releases a GIL
+/// this thread took: no other Python C-API call, so it is safe on any thread, after
+/// `fork()` (a child's new I/O threads start with nothing held) and during finalization (no
+/// I/O thread holds the GIL by then: once the exit hook started, each gives it back after
+/// its current event, and the exit hook cannot finish without it).
+fn on_park() {
+    release();
+}
+
+/// Releases the GIL taken by [`enter_io_thread`], if this thread holds it.
+fn release() {
+    if let Some((state, _)) = HELD.with(Cell::take) {
+        // SAFETY: matches the Ensure of `enter_io_thread`, on the same thread. The interpreter
+        // still exists: the exit hook runs while this thread holds no GIL or gives it back
+        // before the main thread can go on to finalize (it needs the GIL for that).
+        unsafe { pyo3::ffi::PyGILState_Release(state) };
+    }
 }
 
 /// Gives the calling I/O thread a Python thread state for its whole life, so that taking the
@@ -50,30 +126,4 @@ fn keep_thread_state() {
             }
         }
     });
-}
-
-/// Takes the GIL for the events this I/O thread handles until its event loop runs out of
-/// ready work: the GIL is released by a task queued behind the tasks ready now, which runs
-/// before the loop waits for I/O. A burst of messages (one read can hold hundreds) then costs
-/// one GIL acquisition instead of one per message. Python threads still get the GIL at every
-/// round of the loop, and from inside handlers at every switch interval.
-fn hold_gil_for_batch() {
-    if BATCH.with(Cell::get).is_some() {
-        return;
-    }
-    let Ok(io_loop) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    // SAFETY: as in `keep_thread_state`; released by `end_batch` on this same thread.
-    let state = unsafe { pyo3::ffi::PyGILState_Ensure() };
-    BATCH.with(|b| b.set(Some(state)));
-    io_loop.spawn(async { end_batch() });
-}
-
-/// Releases the GIL taken by [`hold_gil_for_batch`].
-fn end_batch() {
-    if let Some(state) = BATCH.with(Cell::take) {
-        // SAFETY: matches the Ensure of `hold_gil_for_batch`, on the same thread.
-        unsafe { pyo3::ffi::PyGILState_Release(state) };
-    }
 }

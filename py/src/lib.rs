@@ -34,6 +34,8 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = true)]
 fn _wsdom(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // Before any socket can start the I/O runtime.
+    gil::install_park_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     buffer::init(py)?;

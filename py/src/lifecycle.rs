@@ -44,7 +44,10 @@ pub(crate) fn unregister(id: u64) {
 }
 
 /// The `atexit` hook: detaches every handler (waiting for running ones, with the GIL
-/// released) and closes open sockets with code 1001, as a page unload does.
+/// released) and closes open sockets with code 1001, as a page unload does. An I/O thread
+/// that took the GIL for its last events gives it back when it parks or ends its read batch
+/// (see `gil.rs`), before this thread can take it back and go on to finalize; after this
+/// hook no I/O thread takes the GIL again.
 #[pyfunction]
 pub(crate) fn _shutdown(py: Python<'_>) {
     SHUTDOWN.store(true, Ordering::Release);

@@ -6,7 +6,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyMapping, PyString};
 use std::time::Duration;
-use wsdom_core::Options;
+use wsdom_core::{Options, ProxySetting};
 
 /// The option names, for error messages and the documentation.
 pub(crate) const NAMES: &[&str] = &[
@@ -20,6 +20,7 @@ pub(crate) const NAMES: &[&str] = &[
     "client_key_pem",
     "insecure",
     "default_roots",
+    "proxy",
     "connect_timeout",
     "close_timeout",
     "max_message_size",
@@ -57,6 +58,11 @@ fn seconds(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Duration> {
         )));
     }
     Duration::try_from_secs_f64(secs).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
+}
+
+/// An int or float equal to zero (not a bool).
+fn is_zero(value: &Bound<'_, PyAny>) -> bool {
+    !value.is_instance_of::<PyBool>() && value.extract::<f64>().is_ok_and(|x| x == 0.0)
 }
 
 fn size(name: &str, value: &Bound<'_, PyAny>, min: u64) -> PyResult<u64> {
@@ -102,6 +108,19 @@ fn one_or_many<'py>(value: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>
 
 /// Reads a file named by a str or PathLike, as text.
 fn read_file(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    // PEM text given for a path: say so without echoing it (it may be a private key).
+    if value
+        .cast::<PyString>()
+        .is_ok_and(|s| s.to_cow().is_ok_and(|s| s.contains("-----BEGIN")))
+    {
+        let pem_name = match name {
+            "ca_file" => "ca_pem".to_string(),
+            other => format!("{other}_pem"),
+        };
+        return Err(PyValueError::new_err(format!(
+            "{name} is the path of a PEM file, not PEM text: pass the text as {pem_name}"
+        )));
+    }
     let path: std::path::PathBuf = value
         .extract()
         .map_err(|_| PyTypeError::new_err(format!("{name} must be a path (str or PathLike)")))?;
@@ -117,6 +136,33 @@ fn read_file(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
             Ok(err) => PyErr::from_value(err),
             Err(err) => err,
         }
+    })
+}
+
+/// `proxy=`: None (the environment, as curl reads it), False or "" (direct, as `""` in C), or
+/// a proxy URL. A URL that cannot be parsed is a SyntaxError when the socket is created.
+fn proxy(value: &Bound<'_, PyAny>) -> PyResult<ProxySetting> {
+    if value.is_none() {
+        return Ok(ProxySetting::FromEnvironment);
+    }
+    if value.is_instance_of::<PyBool>() {
+        return match value.extract::<bool>()? {
+            false => Ok(ProxySetting::Direct),
+            true => Err(PyTypeError::new_err(
+                "proxy must be None (from the environment), False (direct) or a proxy URL, \
+                 not True",
+            )),
+        };
+    }
+    if !value.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(format!(
+            "proxy must be None (from the environment), False (direct) or a proxy URL, not {}",
+            value.get_type().name()?
+        )));
+    }
+    Ok(match usv_string(value, "proxy")?.as_str() {
+        "" => ProxySetting::Direct,
+        url => ProxySetting::Url(url.to_owned()),
     })
 }
 
@@ -188,11 +234,13 @@ pub(crate) fn parse(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Parsed> {
             "client_key_pem" => key = (!v.is_none()).then(|| text(n, v)).transpose()?,
             "insecure" => core.tls.insecure = flag(n, v)?,
             "default_roots" => core.tls.default_roots = flag(n, v)?,
+            "proxy" => core.proxy = proxy(v)?,
             "connect_timeout" => core.connect_timeout = seconds(n, v)?,
             "close_timeout" => core.close_timeout = seconds(n, v)?,
             "pong_timeout" => core.pong_timeout = seconds(n, v)?,
             "ping_interval" => {
-                core.ping_interval = if v.is_none() {
+                // None or 0: off (0 as in C's ws_options_set_ping_interval).
+                core.ping_interval = if v.is_none() || is_zero(v) {
                     None
                 } else {
                     Some(seconds(n, v)?)
@@ -200,7 +248,7 @@ pub(crate) fn parse(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Parsed> {
             }
             "max_message_size" => core.max_message_size = size(n, v, 1)? as usize,
             "max_frame_size" => core.max_frame_size = size(n, v, 1)? as usize,
-            "max_buffered_amount" => core.max_buffered_amount = size(n, v, 0)?,
+            "max_buffered_amount" => core.max_buffered_amount = size(n, v, 1)?,
             "read_chunk_size" => core.read_chunk_size = size(n, v, 1)? as usize,
             "deflate" => core.deflate = flag(n, v)?,
             "deflate_threshold" => core.deflate_threshold = size(n, v, 0)? as usize,

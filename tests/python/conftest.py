@@ -32,26 +32,47 @@ def _server_binary() -> str:
     raise AssertionError("unreachable")
 
 
+def _start(args: List[str]) -> "tuple[subprocess.Popen, int]":
+    """Starts `wsdom-testserver` with `args`; returns the process and its port. It runs until
+    its stdin is closed."""
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    if not line.startswith("LISTENING "):
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"the test server did not start ({args}): {line!r}")
+    return proc, int(line.split()[1])
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=5)
+        except Exception:
+            proc.kill()
+            proc.wait()
+
+
 class Server:
     """A running `wsdom-testserver` process."""
 
     _ids = itertools.count(1)
 
-    def __init__(self, tls: bool, workdir: pathlib.Path) -> None:
+    def __init__(self, tls: bool, workdir: pathlib.Path, ipv6: bool = False) -> None:
         self.tls = tls
+        self.ipv6 = ipv6
         self.ca_file: Optional[str] = None
         args = [_server_binary()]
         if tls:
             self.ca_file = str(workdir / "ca.pem")
             args += ["--tls", "--ca-out", self.ca_file]
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode()
-        if not line.startswith("LISTENING "):
-            self.stop()
-            raise RuntimeError(f"the test server did not start: {line!r}")
-        self.port = int(line.split()[1])
-        host = "localhost" if tls else "127.0.0.1"
+        if ipv6:
+            args.append("--ipv6")
+        self.proc, self.port = _start(args)
+        host = "[::1]" if ipv6 else "localhost" if tls else "127.0.0.1"
         self.base = f"{'wss' if tls else 'ws'}://{host}:{self.port}"
 
     def url(self, path: str) -> str:
@@ -94,19 +115,91 @@ class Server:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()
-                self.proc.wait(timeout=5)
-            except Exception:
-                self.proc.kill()
-                self.proc.wait()
+        _stop(self.proc)
+
+
+class Proxy:
+    """A running `wsdom-testserver --proxy KIND` process: an HTTP CONNECT (`http`), HTTPS
+    CONNECT (`https`) or SOCKS5 (`socks5`) proxy on loopback that tunnels to loopback only."""
+
+    def __init__(self, kind: str, workdir: pathlib.Path, auth: Optional[tuple] = None,
+                 ipv6: bool = False) -> None:
+        self.kind = kind
+        self.auth = auth
+        self.ca_file: Optional[str] = None
+        args = [_server_binary(), "--proxy", kind]
+        if auth:
+            args += ["--proxy-auth", f"{auth[0]}:{auth[1]}"]
+        if ipv6:
+            args.append("--ipv6")
+        if kind == "https":
+            self.ca_file = str(workdir / "proxy-ca.pem")
+            args += ["--ca-out", self.ca_file]
+        self.proc, self.port = _start(args)
+        self.host = "[::1]" if ipv6 else "localhost" if kind == "https" else "127.0.0.1"
+
+    def url(self, scheme: Optional[str] = None, user: Optional[str] = None,
+            password: Optional[str] = None) -> str:
+        """`scheme://[user:password@]host:port`; `scheme` defaults to the proxy's kind (pass
+        "socks5h" for a SOCKS5 proxy that resolves host names). The user name and password
+        are percent-encoded."""
+        from urllib.parse import quote
+
+        creds = ""
+        if user is not None:
+            creds = quote(user, safe="") + ":" + quote(password or "", safe="") + "@"
+        return f"{scheme or self.kind}://{creds}{self.host}:{self.port}"
+
+    def display(self, scheme: Optional[str] = None) -> str:
+        """The proxy as error messages name it: no credentials."""
+        return self.url(scheme)
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+@pytest.fixture(scope="session")
+def proxies(tmp_path_factory: pytest.TempPathFactory):
+    """`proxies(kind, auth=None, ipv6=False)`: a proxy started once per session for each
+    combination."""
+    started: dict = {}
+
+    def get(kind: str, auth: Optional[tuple] = None, ipv6: bool = False) -> Proxy:
+        key = (kind, auth, ipv6)
+        if key not in started:
+            started[key] = Proxy(kind, tmp_path_factory.mktemp(f"proxy-{kind}"), auth, ipv6)
+        return started[key]
+
+    yield get
+    for p in started.values():
+        p.stop()
+
+
+def ipv6_loopback() -> bool:
+    """True if this machine can listen on ::1."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory):
     srv = Server(False, tmp_path_factory.mktemp("plain"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server6(tmp_path_factory: pytest.TempPathFactory):
+    """The scenario server on [::1] (skips where IPv6 loopback is not available)."""
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback on this machine")
+    srv = Server(False, tmp_path_factory.mktemp("plain6"), ipv6=True)
     yield srv
     srv.stop()
 
@@ -185,6 +278,31 @@ def run_python(code: str, timeout: float = 30, env: Optional[dict] = None,
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=timeout, env=full_env)
+
+
+def tcp_peer_ports() -> set:
+    """The remote ports of this process's established TCP connections (Linux /proc): shows
+    whether a socket went to the server directly or to a proxy."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "01" and fields[9] in inodes:
+                ports.add(int(fields[2].rsplit(":", 1)[1], 16))
+    return ports
 
 
 @pytest.fixture

@@ -150,6 +150,7 @@ def test_wrong_argument_types_are_type_errors(args, kwargs):
 @pytest.mark.parametrize("kwargs", [
     {"connect_timeout": 0}, {"close_timeout": -1}, {"connect_timeout": float("nan")},
     {"max_message_size": 0}, {"max_frame_size": -5}, {"client_cert_pem": "x"},
+    {"max_buffered_amount": 0}, {"pong_timeout": 0}, {"ping_interval": -1},
 ])
 def test_bad_option_values_are_value_errors(kwargs):
     with pytest.raises(ValueError):
@@ -160,6 +161,27 @@ def test_bad_option_values_are_value_errors(kwargs):
 def test_reserved_or_invalid_headers_are_syntax_errors(name):
     with pytest.raises(wsdom.DOMSyntaxError):
         WebSocket("ws://127.0.0.1:1/", headers={name: "x"})
+
+
+def test_pem_text_given_as_a_path_is_not_echoed():
+    key = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n"
+    for name, hint in (("client_key", "client_key_pem"), ("ca_file", "ca_pem")):
+        kwargs = {name: key}
+        if name == "client_key":
+            kwargs["client_cert_pem"] = "x"
+        with pytest.raises(ValueError) as info:
+            WebSocket("wss://127.0.0.1:1/", **kwargs)
+        assert hint in str(info.value)
+        assert "c2VjcmV0" not in str(info.value)
+
+
+def test_ping_interval_zero_or_none_is_off(server):
+    # As in C (ws_options_set_ping_interval(o, 0)).
+    for value in (0, 0.0, None):
+        ws = WebSocket(server.url("/echo"), ping_interval=value)
+        assert ws.wait_open(10)
+        ws.close()
+        assert ws.wait_closed(10)
 
 
 def test_missing_ca_file_raises_oserror():
@@ -190,7 +212,7 @@ def test_all_documented_options_are_accepted(server):
     ws = WebSocket(
         server.url("/echo"), "chat",
         headers={"X-A": "1"}, base_url=None, ca_pem=[], insecure=False, default_roots=True,
-        connect_timeout=5, close_timeout=2.5, max_message_size=1 << 20,
+        proxy=False, connect_timeout=5, close_timeout=2.5, max_message_size=1 << 20,
         max_frame_size=1 << 20, max_buffered_amount=1 << 24, read_chunk_size=4096,
         ping_interval=None, pong_timeout=3, deflate=False, deflate_threshold=0,
         binaryType="blob", onopen=None, onmessage=None, onerror=None, onclose=None)

@@ -79,6 +79,14 @@ SHUTDOWN_SCRIPTS = {
             ws.onmessage = lambda e: sum(range(100))
         time.sleep(0.2)
     """,
+    "C-function handler flooded at exit": """
+        import collections, time
+        last = collections.deque(maxlen=1)
+        ws = WebSocket(BASE + "/push?n=1000000&size=8&type=binary")
+        ws.onmessage = last.append
+        ws.wait_open(10)
+        time.sleep(0.2)
+    """,
     "daemon thread waiting": """
         import threading, time
         ws = WebSocket(BASE + "/never-handshake")

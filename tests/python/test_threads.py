@@ -368,3 +368,25 @@ def test_python_threads_keep_running_during_a_message_flood(server):
     assert count[0] == 2_000_001
     # The dispatcher holds the GIL for bursts of events, never for long.
     assert ticks > 3 and worst < 0.5, f"the main thread waited {worst:.3f}s for the GIL"
+
+
+def test_python_threads_keep_running_while_a_c_function_handles_a_flood(server):
+    # A handler written in C (here deque.append) runs no bytecode, so the interpreter never
+    # offers the GIL from inside it: the dispatcher must give it back by itself.
+    import collections
+
+    ws = WebSocket(server.url("/push?n=1000000&size=8&type=binary"), binaryType="arraybuffer")
+    last: collections.deque = collections.deque(maxlen=1)
+    ws.onmessage = last.append
+    assert ws.wait_open(10)
+    worst = 0.0
+    ticks = 0
+    while not (last and isinstance(last[0].data, str)) and ticks < 4000:
+        start = time.monotonic()
+        time.sleep(0.005)
+        worst = max(worst, time.monotonic() - start)
+        ticks += 1
+    assert last[0].data == "done"
+    ws.close()
+    assert ws.wait_closed(10)
+    assert ticks > 3 and worst < 0.5, f"the main thread waited {worst:.3f}s for the GIL"

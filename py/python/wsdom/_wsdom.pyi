@@ -7,6 +7,7 @@ from typing import (
     Any,
     Callable,
     Iterable,
+    Literal,
     Mapping,
     Optional,
     Protocol,
@@ -263,7 +264,17 @@ _Listener = Union[Callable[[Any], object], _HandleEvent]
 _StrPath = Union[str, "os.PathLike[str]"]
 
 class WebSocket:
-    """The browser's WebSocket (see ``wsdom.WebSocket`` for the asyncio helpers)."""
+    """The browser's WebSocket (see ``wsdom.WebSocket`` for the asyncio helpers).
+
+    ``proxy``: ``None`` (the default) reads the proxy from the environment as curl does
+    (``https_proxy``/``HTTPS_PROXY`` for wss, ``http_proxy``/``HTTP_PROXY`` for ws, then
+    ``all_proxy``/``ALL_PROXY``, except hosts in ``no_proxy``/``NO_PROXY``; loopback hosts
+    always connect directly); ``False`` (or ``""``, as in C) connects directly; a URL uses that
+    proxy: ``http://[user:password@]host:port`` (HTTP CONNECT), ``https://...`` (CONNECT over
+    TLS, verified with this socket's TLS options), ``socks5://...`` or ``socks5h://...`` (the
+    proxy resolves the host name). An invalid URL raises ``DOMSyntaxError``; errors never show
+    the password. ``ping_interval`` ``None`` or ``0`` turns keepalive off.
+    """
 
     CONNECTING: int
     OPEN: int
@@ -285,6 +296,7 @@ class WebSocket:
         client_key_pem: Union[str, bytes, None] = None,
         insecure: bool = False,
         default_roots: bool = True,
+        proxy: Union[str, Literal[False], None] = None,
         connect_timeout: Optional[float] = None,
         close_timeout: Optional[float] = None,
         max_message_size: Optional[int] = None,
