@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: all build demo test lint test-rust test-c test-py conformance autobahn browser-parity bench bench-smoke header install fuzz clean
+.PHONY: all build demo test lint test-rust test-c test-py conformance conformance-fast autobahn browser-parity bench bench-smoke header install fuzz clean
 
 all: build
 
@@ -25,10 +25,15 @@ lint:
 test-rust:
 	$(CARGO) nextest run --workspace --exclude wsdom-py --no-fail-fast -E 'not binary(conformance)'
 
-# The scenario table against our server, pywebsocket3, websockets and Node ws, and the
-# Autobahn|Testsuite; writes tests/conformance/RESULTS.md.
+# The scenario table with the Rust, C and Python drivers against our server, pywebsocket3,
+# websockets and Node ws, and the Autobahn|Testsuite (agents wsdom-rust, wsdom-python);
+# writes tests/conformance/RESULTS.md.
 conformance:
 	bash tests/conformance/run.sh
+
+# The same without Autobahn (about 2 minutes).
+conformance-fast:
+	CONFORMANCE_AUTOBAHN=0 bash tests/conformance/run.sh
 
 autobahn:
 	bash tests/autobahn/run.sh

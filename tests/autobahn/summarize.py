@@ -6,7 +6,10 @@ UNIMPLEMENTED, FAILED, and any other value the suite uses such as WRONG CODE or 
 lists the cases that are not OK, and exits 1 if any case FAILED (or is WRONG CODE / UNCLEAN,
 which the suite also counts as failures).
 
-  summarize.py [INDEX.json] [--agent NAME] [--json OUT.json]
+  summarize.py [INDEX.json ...] [--agent NAME] [--json OUT.json]
+
+Several index files (one per fuzzingserver, as run.sh writes them) are merged; a missing or
+unreadable one is an error (its driver did not finish).
 """
 import argparse
 import collections
@@ -23,13 +26,19 @@ def case_key(cid):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("index", nargs="?", default="reports/clients/index.json")
+    ap.add_argument("index", nargs="*", default=["reports/clients/index.json"])
     ap.add_argument("--agent", help="only this agent")
     ap.add_argument("--json", help="also write the counts as JSON here")
     a = ap.parse_args()
-    with open(a.index) as f:
-        report = json.load(f)
+    report = {}
     status = 0
+    for path in a.index:
+        try:
+            with open(path) as f:
+                report.update(json.load(f))
+        except (OSError, ValueError) as e:
+            print("cannot read %s: %s" % (path, e))
+            status = 1
     out = {}
     for agent in sorted(report):
         if a.agent and agent != a.agent:
@@ -66,7 +75,7 @@ def main():
         out[agent] = {"total": len(cases), "counts": dict(counts), "failing": failing,
                       "not_ok": {b: sorted(v, key=case_key) for b, v in by_behaviour.items()}}
     if a.agent and not out:
-        print("no agent %r in %s" % (a.agent, a.index))
+        print("no agent %r in %s" % (a.agent, " ".join(a.index)))
         status = 1
     if a.json:
         with open(a.json, "w") as f:

@@ -7,6 +7,9 @@
 # WSDOM_TEST_PYTHON=/path/to/python3.X picks another interpreter (its own venv,
 # .venv-test-3.X); the default is python3 and .venv-test.
 set -euo pipefail
+# --no-tests: build and install the wheel only (used by tests/conformance/python_env.sh).
+BUILD_ONLY=0
+if [ "${1:-}" = "--no-tests" ]; then BUILD_ONLY=1; shift; fi
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
@@ -33,6 +36,7 @@ rm -f "$ROOT"/target/wheels/wsdom-*.whl
 WHEEL=$(ls -t "$ROOT"/target/wheels/wsdom-*.whl | head -n 1)
 echo "== installing $WHEEL"
 "$PY" -m pip install --quiet --disable-pip-version-check --force-reinstall "$WHEEL"
+[ "$BUILD_ONLY" = 1 ] && exit 0
 
 echo "== building the scenario server"
 cargo build -q -p wsdom-testserver
