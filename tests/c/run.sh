@@ -164,6 +164,20 @@ start_server proxy 9 --proxy http || fatal "the test proxy did not start" "$WORK
 PROXY_PORT=$SERVER_PORT
 export WSDOM_TEST_PORT=$PORT WSDOM_TEST_TLS_PORT=$TLS_PORT WSDOM_TEST_CA="$WORK/ca.pem"
 export WSDOM_TEST_PROXY_PORT=$PROXY_PORT
+# Every proxy kind, with and without authentication (user "user", password "p@ss").
+fd=10
+for kind in http https socks5; do
+    for auth in none user; do
+        args=(--proxy "$kind")
+        [ "$auth" = user ] && args+=(--proxy-auth 'user:p@ss')
+        [ "$kind" = https ] && args+=(--ca-out "$WORK/proxy-ca-$auth.pem")
+        start_server "proxy-$kind-$auth" $fd "${args[@]}" ||
+            fatal "the $kind proxy did not start" "$WORK/proxy-$kind-$auth.err"
+        export "WSDOM_TEST_PROXY_${kind^^}_${auth^^}=$SERVER_PORT"
+        fd=$((fd + 1))
+    done
+done
+export WSDOM_TEST_PROXY_CA_NONE="$WORK/proxy-ca-none.pem" WSDOM_TEST_PROXY_CA_USER="$WORK/proxy-ca-user.pem"
 echo "   ws://127.0.0.1:$PORT  wss://localhost:$TLS_PORT  proxy http://127.0.0.1:$PROXY_PORT"
 
 # AddressSanitizer: leaks are errors; huge allocations fail instead of aborting (the

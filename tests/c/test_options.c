@@ -50,6 +50,46 @@ TEST(proxy_option) {
     CHECK_OK(ws_options_free(opts));
 }
 
+/* ws and wss through every proxy kind (HTTP CONNECT, HTTPS, SOCKS5, SOCKS5h), with and without
+ * authentication; a wrong password fails without showing it. */
+TEST(every_proxy_kind_for_ws_and_wss) {
+    const char *kinds[] = {"http", "https", "socks5", "socks5h"};
+    const char *servers[] = {"HTTP", "HTTPS", "SOCKS5", "SOCKS5"}; /* socks5h: same server */
+    for (size_t k = 0; k < 4; k++) {
+        for (int a = 0; a < 2; a++) {
+            char var[64], proxy[160];
+            snprintf(var, sizeof var, "WSDOM_TEST_PROXY_%s_%s", servers[k], a ? "USER" : "NONE");
+            const char *port = getenv(var);
+            REQUIRE(port != NULL);
+            const char *host = strcmp(kinds[k], "https") == 0 ? "localhost" : "127.0.0.1";
+            snprintf(proxy, sizeof proxy, "%s://%s%s:%s", kinds[k], a ? "user:p%40ss@" : "", host, port);
+            ws_options *opts;
+            REQUIRE(ws_options_new(&opts) == WS_OK);
+            CHECK_OK(ws_options_set_proxy(opts, proxy));
+            CHECK_OK(ws_options_add_ca_file(opts, tls_ca_path()));
+            if (strcmp(kinds[k], "https") == 0)
+                CHECK_OK(ws_options_add_ca_file(opts, getenv(a ? "WSDOM_TEST_PROXY_CA_USER" : "WSDOM_TEST_PROXY_CA_NONE")));
+            echo_round_trip(url("/echo"), opts, NULL);
+            echo_round_trip(tls_url("/echo"), opts, NULL);
+            if (a) {
+                snprintf(proxy, sizeof proxy, "%s://user:Wr0ngPw@%s:%s", kinds[k], host, port);
+                CHECK_OK(ws_options_set_proxy(opts, proxy));
+                rec r;
+                rec_init(&r);
+                ws *sock = open_recorded(url("/echo"), opts, &r);
+                REQUIRE(sock);
+                REQUIRE(rec_wait_close(&r, 10000));
+                CHECK_EVENTS(&r, "error,close:1006::unclean");
+                CHECK_CONTAINS(r.error_message, port);
+                CHECK(strstr(r.error_message, "Wr0ngPw") == NULL);
+                CHECK_OK(ws_free(sock));
+                rec_destroy(&r);
+            }
+            CHECK_OK(ws_options_free(opts));
+        }
+    }
+}
+
 TEST(keepalive_option_sends_pings) {
     ws_options *opts;
     REQUIRE(ws_options_new(&opts) == WS_OK);

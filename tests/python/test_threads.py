@@ -357,17 +357,17 @@ def test_python_threads_keep_running_during_a_message_flood(server):
 
     ws.onmessage = on_message
     assert ws.wait_open(10)
-    worst = 0.0
-    ticks = 0
-    while ws.readyState != ws.CLOSED and ticks < 200:
-        start = time.monotonic()
-        time.sleep(0.005)
-        worst = max(worst, time.monotonic() - start)
-        ticks += 1
+    # The main thread samples the count while the flood runs. No timing is asserted: only
+    # that it ran between messages (a dispatcher that kept the GIL for the whole flood would
+    # let it run only before the first message and after the last).
+    seen = []
+    while ws.readyState != ws.CLOSED and len(seen) < 20000:
+        time.sleep(0.002)
+        seen.append(count[0])
     assert ws.wait_closed(30)
     assert count[0] == 2_000_001
-    # The dispatcher holds the GIL for bursts of events, never for long.
-    assert ticks > 3 and worst < 0.5, f"the main thread waited {worst:.3f}s for the GIL"
+    during = {c for c in seen if 0 < c < 2_000_001}
+    assert len(during) >= 2, f"the main thread did not run during the flood: {seen[:10]}"
 
 
 def test_python_threads_keep_running_while_a_c_function_handles_a_flood(server):
@@ -379,14 +379,13 @@ def test_python_threads_keep_running_while_a_c_function_handles_a_flood(server):
     last: collections.deque = collections.deque(maxlen=1)
     ws.onmessage = last.append
     assert ws.wait_open(10)
-    worst = 0.0
-    ticks = 0
-    while not (last and isinstance(last[0].data, str)) and ticks < 4000:
-        start = time.monotonic()
-        time.sleep(0.005)
-        worst = max(worst, time.monotonic() - start)
-        ticks += 1
+    # As above, no timing: the main thread must run while messages are still arriving.
+    ran_during_flood = 0
+    while not (last and isinstance(last[0].data, str)) and ran_during_flood < 20000:
+        time.sleep(0.002)
+        if last and not isinstance(last[0].data, str):
+            ran_during_flood += 1
     assert last[0].data == "done"
     ws.close()
     assert ws.wait_closed(10)
-    assert ticks > 3 and worst < 0.5, f"the main thread waited {worst:.3f}s for the GIL"
+    assert ran_during_flood >= 2, "the main thread did not run during the flood"
