@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: all build demo test lint test-rust test-c test-py conformance conformance-fast autobahn browser-parity bench bench-smoke header install fuzz clean
+.PHONY: all build demo test lint test-rust test-c test-py conformance conformance-fast autobahn browser-parity reliability stress bench bench-smoke header install fuzz clean
 
 all: build
 
@@ -15,7 +15,7 @@ demo: build
 	$(CARGO) run --release -q -p wsdom-core --example demo
 	$(MAKE) -C examples/c demo
 
-test: lint test-rust test-c test-py conformance browser-parity bench-smoke
+test: lint test-rust test-c test-py conformance browser-parity reliability bench-smoke
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -42,6 +42,14 @@ autobahn:
 # installs Debian's chromium (apt) and playwright-core (npm ci) if missing.
 browser-parity:
 	bash tests/browser/run.sh
+
+# Fuzzing, sanitizers, load, soak, faults, TLS refusals, misuse (short form; RELIABILITY.md).
+reliability:
+	bash tests/reliability/run.sh
+
+# The long forms: 10 M fuzz executions per target, 1,000 x 1,000 load, a 5-minute soak.
+stress:
+	bash tests/reliability/run.sh --stress
 
 # Side by side with the peers (~9 min); writes bench/RESULTS.md and bench/results.png.
 bench:

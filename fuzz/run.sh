@@ -4,6 +4,10 @@
 # Prints executions and coverage per target; exits non-zero on any crash. New inputs found
 # go to a scratch corpus, never into the committed seeds. A crash becomes a regression test
 # by copying its artifact into fuzz/corpus/<target>/ (replayed by every later run).
+#
+# api_sequence (sequences of C ABI calls against an in-process server) runs about a hundred
+# inputs a second, so its time limit is API_SEQUENCE_SECS (default: MAX_SECONDS_PER_TARGET);
+# its -timeout turns a deadlock into a reported crash. FUZZ_TARGETS="a b" runs only those.
 set -euo pipefail
 cd "$(dirname "$0")"
 RUNS="${1:-20000}"
@@ -20,11 +24,17 @@ SCRATCH="$(mktemp -d)"
 trap 'rm -rf "$SCRATCH"' EXIT
 status=0
 printf '| target | executions | coverage (cov) | features (ft) | result |\n|---|---|---|---|---|\n' > "$SCRATCH/summary.md"
-for target in url_and_protocols handshake_response frames frames_deflate; do
+for target in ${FUZZ_TARGETS:-url_and_protocols handshake_response frames frames_deflate api_sequence}; do
   mkdir -p "$SCRATCH/$target"
   log="$SCRATCH/$target.log"
+  secs=$SECS
+  extra=(-rss_limit_mb=2048)
+  if [ "$target" = api_sequence ]; then
+    secs=${API_SEQUENCE_SECS:-$SECS}
+    extra=(-rss_limit_mb=4096 -timeout=60)
+  fi
   if "${FUZZ[@]}" run --release "$target" "$SCRATCH/$target" "corpus/$target" -- \
-      -runs="$RUNS" -max_total_time="$SECS" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+      -runs="$RUNS" -max_total_time="$secs" "${extra[@]}" -print_final_stats=1 >"$log" 2>&1; then
     result=ok
   else
     result=CRASH; status=1; tail -40 "$log"

@@ -19,6 +19,9 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::{Control, OpCode};
 
+/// The most a read reserves ahead of the bytes that arrived.
+const MAX_READ_AHEAD: usize = 256 * 1024;
+
 /// How long a large read buffer is kept once idle before its memory is given back.
 const BUFFER_IDLE_RELEASE: Duration = Duration::from_secs(1);
 
@@ -186,7 +189,7 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
 async fn session(sock: Arc<Socket>, conn: Established) {
     let inflater = conn.deflate.map(|params| {
         let deflater = Deflater::new(&params, sock.options.deflate_threshold);
-        let _ = sock.deflater.set(parking_lot::Mutex::new(deflater));
+        let _ = sock.deflater.set(parking_lot::Mutex::new(Some(deflater)));
         Inflater::new(&params)
     });
     let reader = match conn.transport {
@@ -210,6 +213,11 @@ async fn session(sock: Arc<Socket>, conn: Established) {
     });
     let end = read_loop(&sock, reader, conn.leftover, inflater).await;
     sock.outbox.shut();
+    // Nothing more is sent: free the compressor's window and tables now, not when the last
+    // handle goes.
+    if let Some(deflater) = sock.deflater.get() {
+        deflater.lock().take();
+    }
     match end {
         End::Clean(close) => sock.emit(RawEvent::Close(close)),
         End::Failed(reason) => fail_events(&sock, reason),
@@ -459,7 +467,9 @@ fn decode_buffered(
     while close_received.is_none() {
         match assembler.decode(buf)? {
             Decoded::NeedMore(n) => {
-                buf.reserve(n);
+                // Grow towards a large frame as its bytes arrive: a header alone must not
+                // reserve (even as address space) what the peer may never send.
+                buf.reserve(n.min(MAX_READ_AHEAD));
                 return Ok(());
             }
             Decoded::Frame { consumed, item } => {

@@ -78,7 +78,8 @@ pub(crate) struct Socket {
     pub(crate) outbox: Outbox,
     /// The compressor, once permessage-deflate is negotiated. Sends hold its lock while
     /// queueing, so frames go out in the order their compression context expects.
-    pub(crate) deflater: OnceLock<Mutex<Deflater>>,
+    /// (Emptied once the connection is closed.)
+    pub(crate) deflater: OnceLock<Mutex<Option<Deflater>>>,
     pub(crate) control: Control,
     pub(crate) dispatch: Dispatch,
     pub(crate) queue: Option<EventQueue>,
@@ -271,6 +272,9 @@ impl WebSocket {
         }
         if let Some(deflater) = s.deflater.get() {
             let mut deflater = deflater.lock();
+            let Some(deflater) = deflater.as_mut() else {
+                return Ok(()); // closed: the data is discarded, as after any close
+            };
             let mut compressed = Vec::new();
             let mut bytes = Vec::new();
             if deflater.compress(payload, &mut compressed) {

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod behaviours;
+mod bulk;
 mod deflate;
 mod frames;
 mod handshake;
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
+pub use bulk::BulkEchoServer;
 pub use observe::{Observed, ObservedFrame};
 pub use proxy::{ProxyKind, ProxyOptions, ProxyRequest, ProxyServer};
 
