@@ -66,6 +66,7 @@ selected() { [ -z "${REL_ONLY:-}" ] || [[ "$1" =~ $REL_ONLY ]]; }
 check() {
     local name=$1 limit=$2
     shift 2
+    LAST_LOG=/dev/null # what `numbers` reads when the check is not selected
     selected "$name" || return 0
     local log="$WORK/$(echo "$name" | tr '/ ' '__').log"
     local start=$SECONDS

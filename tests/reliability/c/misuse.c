@@ -79,7 +79,7 @@ static void cb_message(ws *s, void *ud, ws_message_type t, const char *d, size_t
     if (r % 4 == 0) ALLOW(ws_send(s, t, d, n), B(WS_OK) | B(WS_INVALID_HANDLE));
     if (r % 5 == 0) ALLOW(ws_close(s, 3000 + (int)(r % 2000), "cb", 2), B(WS_OK) | B(WS_INVALID_HANDLE));
     if (r % 9 == 0) free_own(s);
-    if (r % 13 == 0) {
+    if (r % 13 == 0 && !atomic_load(&stop)) {
         ws *n2 = create(true);
         if (n2) {
             ws *expected = NULL;
@@ -335,13 +335,19 @@ int main(int argc, char **argv) {
     }
     atomic_store(&stop, 1);
     for (int i = 0; i < nthreads + 2; i++) pthread_join(th[i], NULL);
-    for (int i = 0; i < SLOTS; i++) {
-        ws *old = atomic_exchange(&slots[i], NULL);
-        if (old) ALLOW(ws_free(old), B(WS_OK) | B(WS_INVALID_HANDLE));
+    /* Free what the slots hold. Callbacks of sockets not yet freed still run on the I/O
+     * threads during a sweep, and one may have created a socket into a slot already swept
+     * (it checked `stop` just before it was set), so sweep again until nothing is live: a
+     * handle the library leaked is in no slot and stays counted. */
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < SLOTS; i++) {
+            ws *old = atomic_exchange(&slots[i], NULL);
+            if (old) ALLOW(ws_free(old), B(WS_OK) | B(WS_INVALID_HANDLE));
+        }
+        ALLOW(ws_dispatch(0, NULL), B(WS_OK));
+        if (ws_live_handles() == 0) break;
+        rel_sleep_ms(10);
     }
-    ALLOW(ws_dispatch(0, NULL), B(WS_OK));
-    /* Callbacks that freed their socket have returned once ws_live_handles() settles. */
-    for (int i = 0; i < 200 && ws_live_handles() != 0; i++) rel_sleep_ms(10);
     printf("misuse: %.0f s, %d threads + 2 dispatchers: %lld calls (OK %lld, INVALID_HANDLE %lld, "
            "NULL_ARGUMENT %lld, INVALID_UTF8 %lld, INVALID_STATE %lld, SYNTAX %lld, "
            "INVALID_ACCESS %lld, INVALID_ARGUMENT %lld, PANIC %lld); stale double frees %lld; "
