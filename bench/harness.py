@@ -11,7 +11,13 @@ the server and the client used, and the CPU time *other* processes used meanwhil
 /proc/stat), which is how busy the machine was: the noise.
 
 `report` renders RESULTS.md (median [min–max], ratio to wsdom of the same language and to
-the raw limit, the targets of issue #7) and results.png.
+the raw limit, the targets of issue #7, the compression cases of issue #9) and results.png.
+
+The compression cases (zpushjson, zsendjson, zsendrandom) run the clients that have
+permessage-deflate with it on, against bench-server's /zpush and /zsink routes, cycling
+through the message pools that `pools.py` writes into bench/build/pools/ (every client sends
+exactly the same bytes); headless Chromium (bench/node/client_chromium.mjs) joins zsendjson
+for its bytes on the wire.
 """
 
 import argparse
@@ -20,11 +26,14 @@ import os
 import platform
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pools
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -32,22 +41,37 @@ BUILD = BENCH / "build"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
 PY = sys.executable
 SERVER = TARGET / "bench-server"
+POOLS_DIR = BUILD / "pools"
+NODE = shutil.which("node") or "node"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PLAYWRIGHT = ROOT / "tests" / "browser" / "node_modules" / "playwright-core"
 
-# name -> (language, command, workloads it supports)
+# name -> (language, command, workloads (modes, or case ids) it supports)
 ALL_MODES = {"rr", "push", "send", "conns", "setup"}
+# With permessage-deflate: only the clients that have it (picows, tokio-tungstenite,
+# websocket-client and raw have none).
+Z_MODES = {"zpush", "zsend"}
 CLIENTS = {
     "raw": ("C", [BUILD / "raw_client"], {"rr", "push", "send", "setup"}),
-    "wsdom-rust": ("Rust", [TARGET / "client-wsdom"], ALL_MODES),
+    "wsdom-rust": ("Rust", [TARGET / "client-wsdom"], ALL_MODES | Z_MODES),
     "tokio-tungstenite": ("Rust", [TARGET / "client-tokio-tungstenite"], ALL_MODES),
-    "wsdom-c": ("C", [BUILD / "wsdom_client"], ALL_MODES),
-    "wsdom-py": ("Python", [PY, BENCH / "py" / "client_wsdom.py"], ALL_MODES),
+    "wsdom-c": ("C", [BUILD / "wsdom_client"], ALL_MODES | Z_MODES),
+    "wsdom-py": ("Python", [PY, BENCH / "py" / "client_wsdom.py"], ALL_MODES | Z_MODES),
     "picows": ("Python", [PY, BENCH / "py" / "client_picows.py"], ALL_MODES),
-    "websockets": ("Python", [PY, BENCH / "py" / "client_websockets.py"], ALL_MODES - {"conns"}),
-    "aiohttp": ("Python", [PY, BENCH / "py" / "client_aiohttp.py"], ALL_MODES - {"conns"}),
+    "websockets": ("Python", [PY, BENCH / "py" / "client_websockets.py"],
+                   (ALL_MODES - {"conns"}) | Z_MODES),
+    "aiohttp": ("Python", [PY, BENCH / "py" / "client_aiohttp.py"],
+                (ALL_MODES - {"conns"}) | Z_MODES),
     "websocket-client": ("Python", [PY, BENCH / "py" / "client_websocket_client.py"],
                          ALL_MODES - {"conns"}),
+    # The browser's own WebSocket, for its bytes on the wire with the same JSON messages.
+    "chromium": ("browser", [NODE, BENCH / "node" / "client_chromium.mjs"], {"zsendjson"}),
 }
 WSDOM_OF = {"Rust": "wsdom-rust", "C": "wsdom-c", "Python": "wsdom-py"}
+
+
+def supports(client, case):
+    return CASES[case][0] in CLIENTS[client][2] or case in CLIENTS[client][2]
 
 # case id -> (mode, size or connection count, label)
 CASES = {
@@ -61,21 +85,43 @@ CASES = {
     "conns1000": ("conns", 1000, "1,000 connections"),
     "conns10000": ("conns", 10000, "10,000 connections"),
     "setup": ("setup", 0, "open + close / s"),
+    # Compression (issue #9): the "size" is the message pool (pools.py).
+    "zpushjson": ("zpush", "json", "receive JSON ~1.2 KB, deflate (msg/s)"),
+    "zsendjson": ("zsend", "json", "send JSON ~1.2 KB, deflate (msg/s)"),
+    "zsendrandom": ("zsend", "random", "send random 16 KiB, deflate (msg/s)"),
 }
+Z_CASES = [k for k, v in CASES.items() if v[0] in Z_MODES]
 
+# verify: in which compression runs bench-server unmasks and inflates every /zsink message and
+# checks it against the pool: "pilot" (each client's pilot run and Chromium's run; the
+# measured runs only count, so that the server stays far from being the limit) or "all".
+# chromium_passes: the browser sends the JSON pool this many times (one run, no pilot: its
+# bytes on the wire do not vary, and its rate is not comparable).
 FULL = dict(runs=3, rr_duration=1.5, rr_warmup=100, stream_seconds=0.5, setup_duration=1.0,
-            conns_scale=1, pilot=True, noisy=0.15, max_attempts=3, budget_s=420)
+            conns_scale=1, pilot=True, noisy=0.15, max_attempts=3, budget_s=480, verify="pilot",
+            chromium_passes=5)
 SMOKE = dict(runs=1, rr_duration=0.2, rr_warmup=10, stream_seconds=0.05, setup_duration=0.2,
-             conns_scale=0.02, pilot=False, noisy=1.0, max_attempts=1, budget_s=60)
+             conns_scale=0.02, pilot=False, noisy=1.0, max_attempts=1, budget_s=60, verify="all",
+             chromium_passes=1)
 # Rough seconds each case takes in a full run, to share the time budget for re-runs.
 CASE_COST = {"rr256": 52, "rr8192": 52, "rr100000": 52, "push64": 30, "push65536": 30,
-             "send64": 30, "send65536": 30, "conns1000": 15, "conns10000": 50, "setup": 35}
+             "send64": 30, "send65536": 30, "conns1000": 15, "conns10000": 50, "setup": 35,
+             "zpushjson": 18, "zsendjson": 24, "zsendrandom": 20}
 
 # First-guess message counts of push/send (messages/s the client roughly reaches); a pilot run
 # then sizes each case to last about `stream_seconds`.
 GUESS = {"raw": 20e6, "wsdom-rust": 5e6, "tokio-tungstenite": 5e6, "wsdom-c": 2e6,
          "wsdom-py": 1e6, "picows": 1e6, "aiohttp": 5e5, "websockets": 1e5,
          "websocket-client": 1e5}
+# The same for the compression cases, per case.
+GUESS_Z = {
+    "zpushjson": {"wsdom-rust": 2e5, "wsdom-c": 2e5, "wsdom-py": 1.3e5, "aiohttp": 1.5e5,
+                  "websockets": 1e5},
+    "zsendjson": {"wsdom-rust": 1.2e5, "wsdom-c": 1.2e5, "wsdom-py": 6e4, "aiohttp": 3.5e4,
+                  "websockets": 2e4, "chromium": 1e4},
+    "zsendrandom": {"wsdom-rust": 1.3e4, "wsdom-c": 1.3e4, "wsdom-py": 1e4, "aiohttp": 3e3,
+                    "websockets": 1e3},
+}
 
 
 def log(*a):
@@ -102,9 +148,9 @@ def proc_cpu(pid):
 
 
 class Server:
-    def __init__(self):
-        self.p = subprocess.Popen(["taskset", "-c", "0", str(SERVER)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True)
+    def __init__(self, args=()):
+        self.p = subprocess.Popen(["taskset", "-c", "0", str(SERVER), *map(str, args)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.p.stdout.readline()
         m = re.match(r"PORT (\d+)", line)
         if not m:
@@ -124,10 +170,13 @@ class Server:
             self.p.wait()
 
 
-def run_client(client, mode, size, n, cfg, timeout):
-    """One run: fresh server, pinned client. Returns a dict (result + accounting)."""
+def run_client(client, mode, size, n, cfg, timeout, pool=None, verify=False):
+    """One run: fresh server, pinned client. Returns a dict (result + accounting). `pool`:
+    the pool's entry of pools.write_pools (compression cases); `verify`: the server checks
+    every message the client sends against it."""
     lang, cmd, _ = CLIENTS[client]
     args = ["--mode", mode]
+    server_args = []
     if mode == "rr":
         args += ["--size", size, "--duration", cfg["rr_duration"], "--warmup", cfg["rr_warmup"]]
     elif mode in ("push", "send"):
@@ -136,7 +185,10 @@ def run_client(client, mode, size, n, cfg, timeout):
         args += ["--n", n, "--size", 32]
     elif mode == "setup":
         args += ["--duration", cfg["setup_duration"], "--warmup", 20]
-    server = Server()
+    elif mode in Z_MODES:
+        args += ["--pool", pool["file"], "--n", n]
+        server_args = ["--pools", POOLS_DIR] + (["--verify"] if verify else [])
+    server = Server(server_args)
     argv = ["taskset", "-c", "1"] + [str(c) for c in cmd] + ["--url", f"ws://127.0.0.1:{server.port}"]
     argv += [str(a) for a in args]
     hz = os.sysconf("SC_CLK_TCK")
@@ -162,6 +214,15 @@ def run_client(client, mode, size, n, cfg, timeout):
     if p.returncode != 0 or line is None:
         return {"error": f"exit status {p.returncode}", "stderr": (err or out)[-2000:]}
     res = json.loads(line[len("RESULT "):])
+    if mode == "zsend":
+        # The sink's count of the bytes on the wire and of the messages that came compressed.
+        res["wire_per_msg"] = res["wire_bytes"] / n
+        res["zratio"] = res["payload_bytes"] / res["wire_bytes"]
+        res["rsv1_share"] = res["rsv1_messages"] / n
+        if pool["kind"] == "text" and res["rsv1_messages"] == 0:
+            return {"error": "permessage-deflate was negotiated but no message came compressed",
+                    "stderr": line}
+    res["verified"] = verify
     res["wall_s"] = wall
     res["server_cpu_s"] = (s1 - s0) / hz
     # Children's CPU (client + taskset) accumulates in RUSAGE_CHILDREN; the delta is taken by
@@ -178,9 +239,10 @@ class Runner:
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.children_cpu = ru.ru_utime + ru.ru_stime
 
-    def run(self, client, mode, size, n):
+    def run(self, client, mode, size, n, pool=None, pilot=False):
         timeout = 300 if mode == "conns" else 120
-        res = run_client(client, mode, size, n, self.cfg, timeout)
+        verify = mode == "zsend" and (self.cfg["verify"] == "all" or pilot or client == "chromium")
+        res = run_client(client, mode, size, n, self.cfg, timeout, pool, verify)
         if "error" in res:
             ru = resource.getrusage(resource.RUSAGE_CHILDREN)
             self.children_cpu = ru.ru_utime + ru.ru_stime
@@ -210,6 +272,14 @@ def stream_n(client, mode, size, seconds, pilot_rate=None):
     return max(lo, min(hi, n))
 
 
+def zstream_n(client, case, pool, seconds, pilot_rate=None):
+    """Messages of a compression run: whole passes over the pool (at least one), so that every
+    client's bytes per message average over the same messages."""
+    rate = pilot_rate or GUESS_Z[case].get(client, 1e4)
+    passes = max(1, round(rate * seconds / pool["count"]))
+    return min(passes, 2_000_000 // pool["count"]) * pool["count"]
+
+
 def main_run(opts):
     cfg = dict(SMOKE if opts.smoke else FULL)
     if opts.runs:
@@ -222,6 +292,10 @@ def main_run(opts):
         exe = CLIENTS[c][1][-1]
         if not Path(exe).exists():
             missing[c] = f"not built ({exe} is missing)"
+        elif c == "chromium":
+            why = chromium_missing()
+            if why:
+                missing[c] = why
         elif c == "wsdom-py" and subprocess.run([PY, "-c", "import wsdom"],
                                                 capture_output=True).returncode != 0:
             missing[c] = "the wsdom Python package is not installed in the bench venv"
@@ -231,6 +305,8 @@ def main_run(opts):
     if not SERVER.exists():
         sys.exit(f"{SERVER} is missing: build it with cargo build --release -p wsdom-bench")
     out = {"meta": machine_info(cfg, opts.smoke), "skipped": missing, "cases": {}}
+    if any(c in Z_CASES for c in cases):
+        out["meta"]["pools"] = pools.write_pools(POOLS_DIR)
     out["meta"]["load_before"] = os.getloadavg()
     runner = Runner(cfg)
     failures = 0
@@ -242,11 +318,27 @@ def main_run(opts):
         # Re-runs of noisy runs are allowed while this case is within its share of the budget.
         deadline = started + cfg["budget_s"] * spent_cost / total_cost
         mode, size, label = CASES[case]
-        who = [c for c in clients if mode in CLIENTS[c][2]]
+        who = [c for c in clients if supports(c, case)]
         entry = out["cases"][case] = {"mode": mode, "size": size, "label": label, "clients": {}}
+        pool = out["meta"]["pools"][size] if mode in Z_MODES else None
         ns = {}
         for c in who:
-            if mode in ("push", "send"):
+            if c == "chromium":
+                ns[c] = cfg["chromium_passes"] * pool["count"]
+            elif mode in Z_MODES:
+                n = zstream_n(c, case, pool, cfg["stream_seconds"])
+                if cfg["pilot"]:
+                    pilot = runner.run(c, mode, size, n, pool, pilot=True)
+                    if "error" in pilot:
+                        # A verification failure (or any error) must not go unnoticed.
+                        failures += 1
+                        pilot["error"] = "pilot run: " + pilot["error"]
+                        entry["clients"][c] = {"errors": [pilot]}
+                        log(f"!! {case} {c} (pilot): {pilot['error']}\n{pilot.get('stderr', '')}")
+                    else:
+                        n = zstream_n(c, case, pool, cfg["stream_seconds"], pilot["rate"])
+                ns[c] = n
+            elif mode in ("push", "send"):
                 n = stream_n(c, mode, size, cfg["stream_seconds"])
                 if cfg["pilot"]:
                     pilot = runner.run(c, mode, size, n)
@@ -257,18 +349,22 @@ def main_run(opts):
                 ns[c] = max(int(size * cfg["conns_scale"]), 10)
             else:
                 ns[c] = 0
-            entry["clients"][c] = {"runs": [], "errors": [], "n": ns[c]}
+            errors = entry["clients"].get(c, {}).get("errors", [])
+            entry["clients"][c] = {"runs": [], "errors": errors, "n": ns[c]}
         for r in range(cfg["runs"]):
             for c in who:
-                res = runner.run(c, mode, size, ns[c])
+                if c == "chromium" and r > 0:
+                    continue  # one run: see chromium_passes
+                res = runner.run(c, mode, size, ns[c], pool)
                 attempts = 1
                 # A run during which other processes took much of the machine is repeated
                 # (time permitting); the quietest attempt is kept.
                 while ("error" not in res and res["foreign_load"] > cfg["noisy"]
-                       and attempts < cfg["max_attempts"] and time.monotonic() < deadline):
+                       and attempts < cfg["max_attempts"] and time.monotonic() < deadline
+                       and c != "chromium"):
                     log(f"   {case:10} {c:18} run {r + 1}: foreign load "
                         f"{res['foreign_load']:.0%}, running it again")
-                    again = runner.run(c, mode, size, ns[c])
+                    again = runner.run(c, mode, size, ns[c], pool)
                     attempts += 1
                     if "error" not in again and again["foreign_load"] < res["foreign_load"]:
                         res = again
@@ -293,7 +389,20 @@ def main_run(opts):
 
 
 METRICS = ("rate", "mbps", "open_s", "echo_s", "rss_per_conn", "foreign_load", "server_cpu_s",
-           "client_cpu_s", "seconds", "wall_s", "cpu_us_per_op")
+           "client_cpu_s", "seconds", "wall_s", "cpu_us_per_op", "wire_per_msg", "zratio",
+           "rsv1_share")
+
+
+def chromium_missing():
+    """Why the chromium client cannot run here, or None. The bench never installs Chromium."""
+    if not Path(CHROMIUM).exists():
+        return f"Chromium is not installed ({CHROMIUM}; the bench never installs it)"
+    major = cmd_out([NODE, "-p", "process.versions.node.split('.')[0]"])
+    if not major.isdigit() or int(major) < 20:
+        return f"needs Node >= 20 for playwright-core (found {major or 'none'})"
+    if not (PLAYWRIGHT / "package.json").exists():
+        return f"playwright-core is not installed ({PLAYWRIGHT}: npm ci in tests/browser)"
+    return None
 
 
 def summarize(slot):
@@ -326,6 +435,13 @@ def cmd_out(argv):
         return ""
 
 
+def npm_version(path):
+    try:
+        return json.loads((Path(path) / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return "not installed"
+
+
 def lock_version(name):
     text = (ROOT / "Cargo.lock").read_text()
     m = re.search(r'name = "' + re.escape(name) + r'"\nversion = "([^"]+)"', text)
@@ -356,6 +472,10 @@ def machine_info(cfg, smoke):
         "websockets": pyver("websockets"),
         "aiohttp": pyver("aiohttp"),
         "websocket-client": pyver("websocket-client"),
+        "chromium": (cmd_out([CHROMIUM, "--version"]).splitlines() or ["not installed"])[-1],
+        "node": cmd_out([NODE, "--version"]) or "not installed",
+        "playwright-core": npm_version(PLAYWRIGHT),
+        "flate2 (crate, bench-server's deflate)": lock_version("flate2"),
         "tokio (crate)": lock_version("tokio"),
         "tokio-tungstenite (crate)": lock_version("tokio-tungstenite"),
         "tungstenite (crate)": lock_version("tungstenite"),
@@ -403,7 +523,7 @@ def rfmt(r):
 
 
 ORDER = ["raw", "wsdom-rust", "tokio-tungstenite", "wsdom-c", "wsdom-py", "picows", "aiohttp",
-         "websockets", "websocket-client"]
+         "websockets", "websocket-client", "chromium"]
 
 
 def targets(data):
@@ -443,7 +563,8 @@ def targets(data):
     for peer in ("websockets", "aiohttp", "websocket-client"):
         worst, where, worst_cpu = None, None, None
         for case in CASES:
-            if case.startswith("conns"):
+            # Issue #7's cases: compression (issue #9) has its own section.
+            if case.startswith("conns") or case in Z_CASES:
                 continue
             r = ratio(med(data, case, "wsdom-py"), med(data, case, peer))
             if r is not None and (worst is None or r < worst):
@@ -486,7 +607,8 @@ def render_md(data, png_name):
       f"{' '.join(f'{x:.2f}' for x in m['load_before'])} / "
       f"{' '.join(f'{x:.2f}' for x in m['load_after'])}.\n")
     w("Server `bench/src/bin/bench-server.rs` (tokio current_thread + tokio-tungstenite, "
-      "TCP_NODELAY, no compression) pinned to CPU 0 with `taskset -c 0`, a fresh one per run; "
+      "TCP_NODELAY, no compression except on the compression cases' routes) pinned to CPU 0 "
+      "with `taskset -c 0`, a fresh one per run; "
       "each client pinned to CPU 1; 127.0.0.1 only. Regenerate with `make bench` "
       "(`bench/run.sh`). Chart: "
       f"[{png_name}]({png_name}).\n")
@@ -610,6 +732,8 @@ def render_md(data, png_name):
             w(f"| {name} | {CLIENTS[c][0]} | " + " | ".join(cells) + " |")
         w("")
 
+    render_compression(data, w)
+
     cpu_cases = [k for k in CASES if not k.startswith("conns") and k in data["cases"]]
     if cpu_cases:
         w("## Client CPU time per operation (µs, lower is better)\n")
@@ -620,10 +744,14 @@ def render_md(data, png_name):
           "in the client's context (on loopback, part of the receiving side's too).\n")
         short = {"rr256": "rr 256 B", "rr8192": "rr 8 KiB", "rr100000": "rr 100 KB",
                  "push64": "receive 64 B", "push65536": "receive 64 KiB", "send64": "send 64 B",
-                 "send65536": "send 64 KiB", "setup": "open + close"}
+                 "send65536": "send 64 KiB", "setup": "open + close",
+                 "zpushjson": "receive JSON, deflate", "zsendjson": "send JSON, deflate",
+                 "zsendrandom": "send random 16 KiB, deflate"}
         w("| client | lang | " + " | ".join(short.get(k, k) for k in cpu_cases) + " |")
         w("|" + "---|" * (2 + len(cpu_cases)))
         for c in clients_of(cpu_cases):
+            if c == "chromium":
+                continue  # not measured (several processes)
             cells = []
             for k in cpu_cases:
                 slot = data["cases"][k]["clients"].get(c)
@@ -640,18 +768,28 @@ def render_md(data, png_name):
     w("- **wsdom-rust** (`bench/src/bin/client-wsdom.rs`), **wsdom-c** (`bench/c/wsdom_client.c`), "
       "**wsdom-py** (`bench/py/client_wsdom.py`): callbacks on wsdom's I/O thread (the "
       "default); the next message is sent from inside the message callback. Python: "
-      "`onmessage` per message, binaryType `arraybuffer`, deflate off.")
+      "`onmessage` per message, binaryType `arraybuffer`. Deflate off (Rust `deflate: false`, "
+      "Python `deflate=False`; C offers it by default, which the plain routes ignore), except "
+      "in the compression cases: on, wsdom's defaults (`deflate: true` / `deflate=True` / "
+      "`ws_options_set_deflate(opts, true)`, threshold 0).")
     w("- **tokio-tungstenite** (`bench/src/bin/client-tokio-tungstenite.rs`): current_thread "
       "runtime, `connect_async_with_config(.., disable_nagle=true)`, `send` + `next`.")
     w("- **picows**: `ws_connect` + `WSListener` on uvloop (aiofastnet), `enable_auto_ping=False`.")
     w("- **websockets**: `websockets.asyncio.client.connect(url, compression=None, "
-      "max_size=None, ping_interval=None)` on asyncio.")
-    w("- **aiohttp**: `ClientSession().ws_connect(url, compress=0, max_msg_size=0)` on asyncio.")
+      "max_size=None, ping_interval=None)` on asyncio; in the compression cases "
+      "`compression=\"deflate\"` (its defaults: memLevel 5, zlib's default level).")
+    w("- **aiohttp**: `ClientSession().ws_connect(url, compress=0, max_msg_size=0)` on asyncio; "
+      "in the compression cases `compress=15`.")
     w("- **websocket-client**: blocking `create_connection(url, sockopt=TCP_NODELAY)`, "
       "defaults otherwise (no wsaccel). Not in the many-connections case (one thread per "
       "connection).")
+    w("- **chromium** (`bench/node/client_chromium.mjs`): headless Chromium (Debian's, driven by "
+      "playwright-core from `tests/browser/node_modules`), the page's own `WebSocket` sending "
+      "the JSON pool to `/zsink` in a loop from `onopen`; only in the JSON send case. Skipped "
+      "(and named under *Not measured*) when Chromium, Node >= 20 or playwright-core is missing.")
     w("")
-    w("Every payload is 0x5a bytes; every client checks each echoed / received length. Push "
+    w("Every payload of the plain cases is 0x5a bytes; the compression cases cycle through "
+      "the message pools of `bench/pools.py`. Every client checks each echoed / received length. Push "
       "and sink frames are written/skipped by the server without tungstenite's per-message "
       "path so that the server is not the limit (peerbench.md); the server CPU time of each "
       "run is in the JSON (`server_cpu_s`).\n")
@@ -664,6 +802,138 @@ def render_md(data, png_name):
     w(f"| cpu | {m['cpu']} |")
     w("")
     return "\n".join(L)
+
+
+def render_compression(data, w):
+    """The section of the compression cases (issue #9)."""
+    cases = [k for k in Z_CASES if k in data["cases"]]
+    if not cases:
+        return
+    m = data["meta"]
+    pl = m.get("pools", {})
+    pj, pr = pl.get("json"), pl.get("random")
+    w("## Compression: permessage-deflate (issue #9)\n")
+    desc = []
+    if pj:
+        desc.append(f"**JSON**: {pj['count']:,} distinct JSON records (compact, UTF-8, "
+                    f"{pj['min']:,}–{pj['max']:,} bytes, mean {pj['mean']:,.0f}: order events "
+                    f"with ids, names, e-mails, timestamps, UUIDs, nested objects and arrays, "
+                    f"floats), sent as text")
+    if pr:
+        desc.append(f"**random**: {pr['count']} blobs of {pr['mean']:,.0f} pseudo-random bytes, "
+                    f"sent as binary")
+    w("Every client that has permessage-deflate, with it on, against bench-server's "
+      "compression routes; each cycles through the same message pool (`bench/pools.py`, "
+      "written to `bench/build/pools/`): " + "; ".join(desc) + ". Every run sends whole passes "
+      "over the pool, so per-message figures average over the same messages. The server "
+      "answers `permessage-deflate; server_no_context_takeover` (+ `client_max_window_bits=15` "
+      "when offered), so clients keep their compression context across messages "
+      "(context takeover) with a 15-bit window unless their own settings say otherwise; a "
+      "client that does not offer the extension is refused, so no run measures without it. "
+      + ("bench-server also inflated every message it received and checked it against the "
+         "pool, " + ("in every run. " if m["config"].get("verify") == "all" else
+                     "in each client's pilot run and in Chromium's run (the measured runs only "
+                     "count, so that it stays far from being the limit). ")
+         if m["config"].get("verify") else "")
+      + "MB/s counts uncompressed payload bytes. picows, tokio-tungstenite and "
+      "websocket-client have no permessage-deflate and are not in these cases.\n")
+    w("- **receive JSON** (`/zpush`): the server sends N messages of the pool, each compressed "
+      "once up front (zlib's default level, no context takeover, RSV1 on every frame), in "
+      "~1 MiB blocks, then `done`; timed from open to `done`. Clients inflate, validate UTF-8 "
+      "and check each message's length against the pool (and that it starts with `{`).")
+    w("- **send JSON** / **send random** (`/zsink`): the client sends N messages; the server "
+      "counts them with the frame skipper, adds up the bytes of the data frames on the wire "
+      "(header, mask key, payload) and the messages that arrived compressed (RSV1), and "
+      "answers `done <wire bytes> <compressed>` after the last; timed from open to `done`. "
+      "A JSON run in which no message arrived compressed fails.\n")
+
+    def zcell(slot, key, fmt_=None):
+        s = slot.get(key) if slot else None
+        if not s:
+            return "–"
+        f = fmt_ or fmt
+        return f"**{f(s['median'])}** [{f(s['min'])}–{f(s['max'])}]"
+
+    clients = [c for c in ORDER if any(c in data["cases"][k]["clients"] for k in cases)]
+    w("### Throughput (messages/s and uncompressed MB/s, higher is better)\n")
+    w("Ratios: the client's median ÷ the median of wsdom in the same language "
+      "(Python peers ÷ wsdom-py). Chromium's rate is timed inside the page (from `open` to "
+      "`done`, Playwright's round trips outside it) with all of the browser's processes on "
+      "CPU 1: indicative only, not comparable with the others.\n")
+    w("| client | lang | " + " | ".join(CASES[k][2] for k in cases) + " | ÷ wsdom (same language) |")
+    w("|" + "---|" * (len(cases) + 3))
+    for c in clients:
+        lang = CLIENTS[c][0]
+        cells, rw = [], []
+        for k in cases:
+            slot = data["cases"][k]["clients"].get(c)
+            if not slot:
+                cells.append("–")
+                rw.append("–")
+                continue
+            txt = zcell(slot, "rate")
+            if slot.get("mbps"):
+                txt += f"<br>{slot['mbps']['median']:,.0f} MB/s"
+            if c == "chromium" and slot.get("rate"):
+                txt += " (in-page, indicative)"
+            if slot["errors"]:
+                txt += f" ({len(slot['errors'])} failed: {slot['errors'][0]['error']})"
+            cells.append(txt)
+            ours = WSDOM_OF.get(lang)
+            rw.append(rfmt(ratio(med(data, k, c), med(data, k, ours))) if ours else "–")
+        name = f"**{c}**" if c.startswith("wsdom") else c
+        w(f"| {name} | {lang} | " + " | ".join(cells) + " | " + " / ".join(rw) + " |")
+    w("")
+    sends = [k for k in cases if CASES[k][0] == "zsend"]
+    if not sends:
+        return
+    w("### Bytes on the wire, client to server (lower is better)\n")
+    w("Per message: the sink's count of the data frames' bytes (frame header, mask key and "
+      "payload) ÷ messages, for the same messages from every client. Ratio = payload bytes "
+      "÷ wire bytes (higher is better). Compressed = share of the messages sent with RSV1 "
+      "(a client may send a message plain when compression does not shrink it). "
+      "÷ wsdom = wire bytes ÷ wsdom's (wsdom-rust, wsdom-c and wsdom-py share one "
+      "compressor; shown is wsdom-py's, else the first measured).\n")
+    head = "| client | " + " | ".join(
+        f"{CASES[k][2].split(',')[0].replace('send ', '')}: B/msg | ratio | compressed | ÷ wsdom"
+        for k in sends) + " |"
+    w(head)
+    w("|" + "---|" * (1 + 4 * len(sends)))
+
+    def wsdom_wire(k):
+        for c in ("wsdom-py", "wsdom-rust", "wsdom-c"):
+            v = med(data, k, c, "wire_per_msg")
+            if v:
+                return v
+        return None
+
+    for c in clients:
+        if not any(c in data["cases"][k]["clients"] for k in sends):
+            continue
+        cells = []
+        for k in sends:
+            slot = data["cases"][k]["clients"].get(c)
+            if not slot or not slot.get("wire_per_msg"):
+                cells += ["–"] * 4
+                continue
+            wpm = slot["wire_per_msg"]["median"]
+            cells += [f"**{wpm:,.1f}**", f"{slot['zratio']['median']:.2f}",
+                      f"{100 * slot['rsv1_share']['median']:.0f}%",
+                      rfmt(ratio(wpm, wsdom_wire(k)))]
+        name = f"**{c}**" if c.startswith("wsdom") else c
+        w(f"| {name} | " + " | ".join(cells) + " |")
+    cells = []
+    for k in sends:
+        p = pl.get(CASES[k][1])
+        if p:
+            cells += [f"{p['plain_wire_mean']:,.1f}", f"{p['mean'] / p['plain_wire_mean']:.2f}",
+                      "0%", rfmt(ratio(p["plain_wire_mean"], wsdom_wire(k)))]
+        else:
+            cells += ["–"] * 4
+    w("| *uncompressed (any client)* | " + " | ".join(cells) + " |")
+    w("")
+    if "chromium" in data.get("skipped", {}):
+        w(f"Chromium was not measured: {data['skipped']['chromium']}.\n")
 
 
 def render_png(data, path):
@@ -686,12 +956,17 @@ def render_png(data, path):
         ("conns10000", "rate", "10k conns: opened per s", 1),
         ("conns10000", "echo_s", "10k conns: echo all (ms, lower better)", 1000),
         ("conns10000", "rss_per_conn", "10k conns: KiB RSS / conn (lower better)", 1 / 1024),
+        ("zpushjson", "mbps", "receive JSON, deflate: MB/s", 1),
+        ("zsendjson", "mbps", "send JSON, deflate: MB/s (chromium: in-page)", 1),
+        ("zsendrandom", "mbps", "send random 16 KiB, deflate: MB/s", 1),
+        ("zsendjson", "wire_per_msg", "send JSON: wire bytes / msg (lower better)", 1),
     ]
     panels = [p for p in panels if p[0] in data["cases"]]
     cols = 4
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(20, 4.2 * rows), squeeze=False)
-    colors = {"wsdom-rust": "#d9480f", "wsdom-c": "#e8590c", "wsdom-py": "#f76707", "raw": "#868e96"}
+    colors = {"wsdom-rust": "#d9480f", "wsdom-c": "#e8590c", "wsdom-py": "#f76707", "raw": "#868e96",
+              "chromium": "#37b24d"}
     for ax, (case, key, title, scale) in zip(axes.flat, panels):
         clients = data["cases"][case]["clients"]
         items = [(c, s[key]) for c, s in clients.items() if s.get(key)]

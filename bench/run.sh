@@ -2,12 +2,13 @@
 # The wsdom benchmark: builds what it needs, runs every client against bench-server, and
 # writes bench/RESULTS.md and bench/results.png (`make bench`).
 #
-#   bench/run.sh            full run (3 runs per case; 6-8 minutes on 2 cores, plus builds)
+#   bench/run.sh            full run (3 runs per case; 7-9 minutes on 2 cores, plus builds)
 #   bench/run.sh --smoke    a few iterations of each client (seconds), to check the code works;
 #                           writes bench/build/smoke/ and never asserts timings (`make test`)
 #   extra arguments go to harness.py run, e.g. --clients wsdom-py,picows --cases rr256
 #
 # Needs: cargo, gcc, python3 (venv); installs the pinned peers into bench/.venv from PyPI.
+# Optional: Debian's chromium + Node >= 20 for the chromium client of the compression cases.
 # Keep the machine otherwise idle during a full run: the report shows how busy it was.
 set -euo pipefail
 BENCH="$(cd "$(dirname "$0")" && pwd)"
@@ -70,6 +71,24 @@ if [ -f "$ROOT/py/pyproject.toml" ]; then
     fi
 else
     echo "!! py/pyproject.toml missing: wsdom-py is not measured"
+fi
+
+# The chromium client (compression case zsendjson) drives Debian's Chromium with
+# playwright-core from tests/browser/node_modules: installed here from its lock file (as
+# tests/browser/run.sh does) if it is missing. Chromium itself is never installed by the bench.
+CHROMIUM_BIN="${CHROMIUM:-/usr/bin/chromium}"
+BROWSER="$ROOT/tests/browser"
+if [ -x "$CHROMIUM_BIN" ] && command -v npm >/dev/null 2>&1; then
+    if [ ! -f "$BROWSER/node_modules/playwright-core/package.json" ]; then
+        echo "== bench: npm ci in tests/browser (playwright-core for the chromium client)"
+        if (cd "$BROWSER" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error); then
+            cp "$BROWSER/package-lock.json" "$BROWSER/node_modules/.wsdom-lock"
+        else
+            echo "!! npm ci failed: chromium is not measured"
+        fi
+    fi
+else
+    echo "!! $CHROMIUM_BIN or npm is missing: chromium is not measured (the bench never installs it)"
 fi
 
 if [ "$SMOKE" = 1 ]; then

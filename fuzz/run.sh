@@ -36,6 +36,9 @@ for target in ${FUZZ_TARGETS:-url_and_protocols handshake_response frames frames
   if "${FUZZ[@]}" run --release "$target" "$SCRATCH/$target" "corpus/$target" -- \
       -runs="$RUNS" -max_total_time="$secs" "${extra[@]}" -print_final_stats=1 >"$log" 2>&1; then
     result=ok
+  elif grep -q 'libFuzzer: run interrupted' "$log"; then
+    # A signal stopped the run (libFuzzer's exit code 72): not a crash, but not a pass.
+    result=INTERRUPTED; status=1
   else
     result=CRASH; status=1; tail -40 "$log"
   fi

@@ -1,16 +1,24 @@
 """aiohttp's client on the stock asyncio loop, as in peerbench.md:
-ClientSession().ws_connect(url, compress=0, max_msg_size=0); send_bytes/receive."""
+ClientSession().ws_connect(url, compress=0, max_msg_size=0); send_bytes/receive. The
+compression cases (zpush, zsend) use compress=15 (permessage-deflate, 15-bit window)."""
 
 import asyncio
 import time
 
 import aiohttp
 
-from benchcommon import fail, parse_args, report, rss_bytes
+from benchcommon import cycle, fail, parse_args, parse_done, report, rss_bytes
 
 
-async def connect(session, url):
-    return await session.ws_connect(url, compress=0, max_msg_size=0)
+async def connect(session, url, compress=0):
+    return await session.ws_connect(url, compress=compress, max_msg_size=0)
+
+
+async def zconnect(session, url):
+    ws = await connect(session, url, compress=15)
+    if not ws.compress:
+        fail("permessage-deflate was not negotiated")
+    return ws
 
 
 async def rr(args, session):
@@ -105,10 +113,49 @@ async def setup(args, session):
     report(rate=count / secs, count=count, seconds=secs, cpu_s=cpu)
 
 
+async def zpush(args, session):
+    ws = await zconnect(session, args.full_url)
+    t0, c0 = time.perf_counter(), time.process_time()
+    messages, text = args.messages, args.text
+    lens = [len(m) for m in messages]
+    pool_n = len(messages)
+    want = aiohttp.WSMsgType.TEXT if text else aiohttp.WSMsgType.BINARY
+    for i in range(args.n):
+        m = await ws.receive()
+        if m.type != want or len(m.data) != lens[i % pool_n]:
+            fail(f"message {i}: {m.type} of {len(m.data or '')}, expected {lens[i % pool_n]}")
+        if text and m.data[0] != "{":
+            fail(f"message {i} does not start with {{")
+    m = await ws.receive()
+    if m.type != aiohttp.WSMsgType.TEXT or m.data != "done":
+        fail("expected done")
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    await ws.close()
+    report(rate=args.n / secs, mbps=args.payload_bytes / secs / 1e6, seconds=secs, cpu_s=cpu,
+           payload_bytes=args.payload_bytes)
+
+
+async def zsend(args, session):
+    ws = await zconnect(session, args.full_url)
+    send = ws.send_str if args.text else ws.send_bytes
+    t0, c0 = time.perf_counter(), time.process_time()
+    for m in cycle(args.messages, args.n):
+        await send(m)
+    m = await ws.receive()
+    if m.type != aiohttp.WSMsgType.TEXT:
+        fail(f"expected done, got {m.type}")
+    wire, rsv1 = parse_done(m.data)
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    await ws.close()
+    report(rate=args.n / secs, mbps=args.payload_bytes / secs / 1e6, seconds=secs, cpu_s=cpu,
+           payload_bytes=args.payload_bytes, wire_bytes=wire, rsv1_messages=rsv1)
+
+
 async def run(args):
     # No connection limit (the default is 100), so the many-connections case can run.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        await {"rr": rr, "push": push, "send": send, "conns": conns, "setup": setup}[args.mode](args, session)
+        await {"rr": rr, "push": push, "send": send, "conns": conns, "setup": setup,
+               "zpush": zpush, "zsend": zsend}[args.mode](args, session)
 
 
 def main():

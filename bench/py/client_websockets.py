@@ -1,16 +1,26 @@
 """websockets (asyncio implementation) on the stock asyncio loop, as in peerbench.md:
-connect(url, compression=None, max_size=None, ping_interval=None); send/recv."""
+connect(url, compression=None, max_size=None, ping_interval=None); send/recv. The compression
+cases (zpush, zsend) use compression="deflate" (its default settings: memLevel 5, window as
+negotiated)."""
 
 import asyncio
 import time
 
 from websockets.asyncio.client import connect as ws_connect
 
-from benchcommon import fail, parse_args, report, rss_bytes
+from benchcommon import cycle, fail, parse_args, parse_done, report, rss_bytes
 
 
-def connect(url):
-    return ws_connect(url, compression=None, max_size=None, ping_interval=None)
+def connect(url, compression=None):
+    return ws_connect(url, compression=compression, max_size=None, ping_interval=None)
+
+
+async def zconnect(url):
+    ws = await connect(url, compression="deflate")
+    names = [e.name for e in ws.protocol.extensions]
+    if "permessage-deflate" not in names:
+        fail(f"permessage-deflate was not negotiated ({names})")
+    return ws
 
 
 async def rr(args):
@@ -102,9 +112,42 @@ async def setup(args):
     report(rate=count / secs, count=count, seconds=secs, cpu_s=cpu)
 
 
+async def zpush(args):
+    ws = await zconnect(args.full_url)
+    t0, c0 = time.perf_counter(), time.process_time()
+    messages, text = args.messages, args.text
+    lens = [len(m) for m in messages]
+    pool_n = len(messages)
+    for i in range(args.n):
+        m = await ws.recv()
+        if isinstance(m, str) != text or len(m) != lens[i % pool_n]:
+            fail(f"message {i}: {type(m).__name__} of {len(m)}, expected {lens[i % pool_n]}")
+        if text and m[0] != "{":
+            fail(f"message {i} does not start with {{")
+    if await ws.recv() != "done":
+        fail("expected done")
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    await ws.close()
+    report(rate=args.n / secs, mbps=args.payload_bytes / secs / 1e6, seconds=secs, cpu_s=cpu,
+           payload_bytes=args.payload_bytes)
+
+
+async def zsend(args):
+    ws = await zconnect(args.full_url)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for m in cycle(args.messages, args.n):
+        await ws.send(m)
+    wire, rsv1 = parse_done(await ws.recv())
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    await ws.close()
+    report(rate=args.n / secs, mbps=args.payload_bytes / secs / 1e6, seconds=secs, cpu_s=cpu,
+           payload_bytes=args.payload_bytes, wire_bytes=wire, rsv1_messages=rsv1)
+
+
 def main():
     args = parse_args()
-    asyncio.run({"rr": rr, "push": push, "send": send, "conns": conns, "setup": setup}[args.mode](args))
+    asyncio.run({"rr": rr, "push": push, "send": send, "conns": conns, "setup": setup,
+                 "zpush": zpush, "zsend": zsend}[args.mode](args))
 
 
 if __name__ == "__main__":

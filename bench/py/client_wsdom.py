@@ -1,21 +1,27 @@
 """wsdom from Python, used the browser way: ``onmessage`` is a Python function called for
 every message (on wsdom's event thread, the default outside an asyncio loop), and the next
 message is sent from inside it. binaryType "arraybuffer" (a memoryview, as performance-minded
-browser code does); deflate off (the server has none anyway). Streaming sends come from the
-main thread and respect ``bufferedAmount`` like browser code does."""
+browser code does); deflate off (the server has none anyway) except in the compression cases
+(zpush, zsend), which use the default ``deflate=True``. Streaming sends come from the main
+thread and respect ``bufferedAmount`` like browser code does."""
 
 import threading
 import time
 
 from wsdom import WebSocket
 
-from benchcommon import fail, parse_args, report, rss_bytes
+from benchcommon import cycle, fail, parse_args, parse_done, report, rss_bytes
 
 HIGH_WATER = 4 << 20
 
 
-def new(url, **handlers):
-    return WebSocket(url, deflate=False, binaryType="arraybuffer", onerror=on_error, **handlers)
+def new(url, deflate=False, **handlers):
+    return WebSocket(url, deflate=deflate, binaryType="arraybuffer", onerror=on_error, **handlers)
+
+
+def check_deflate(ws):
+    if "permessage-deflate" not in ws.extensions:
+        fail(f"permessage-deflate was not negotiated (extensions {ws.extensions!r})")
 
 
 def on_error(event):
@@ -175,9 +181,76 @@ def setup(args):
     report(rate=count / secs, count=count, seconds=secs, cpu_s=cpu)
 
 
+def zpush(args):
+    messages, text = args.messages, args.text
+    lens = [len(m) for m in messages]
+    pool_n = len(messages)
+    state = {"count": 0, "start": None, "end": None, "cpu0": None, "cpu1": None}
+    ws = None
+
+    def onopen(event):
+        check_deflate(ws)
+        state["start"], state["cpu0"] = time.perf_counter(), time.process_time()
+
+    def onmessage(event):
+        data = event.data
+        i = state["count"]
+        if i == args.n:
+            if data != "done":
+                fail(f"expected done, got {str(data)[:80]!r}")
+            state["end"], state["cpu1"] = time.perf_counter(), time.process_time()
+            ws.close()
+            return
+        if isinstance(data, str) != text or len(data) != lens[i % pool_n]:
+            fail(f"message {i}: {type(data).__name__} of {len(data)}, expected {lens[i % pool_n]}")
+        if text and data[0] != "{":
+            fail(f"message {i} does not start with {{")
+        state["count"] = i + 1
+
+    ws = new(args.full_url, deflate=True, onopen=onopen, onmessage=onmessage)
+    if not ws.wait_closed(120):
+        fail("timed out")
+    if state["count"] != args.n or state["end"] is None:
+        fail(f"received {state['count']} messages, expected {args.n}")
+    secs = state["end"] - state["start"]
+    report(rate=args.n / secs, mbps=args.payload_bytes / secs / 1e6, seconds=secs,
+           cpu_s=state["cpu1"] - state["cpu0"], payload_bytes=args.payload_bytes)
+
+
+def zsend(args):
+    done = threading.Event()
+    state = {"end": None, "cpu1": None, "text": None}
+
+    def onmessage(event):
+        state["end"], state["cpu1"], state["text"] = (time.perf_counter(), time.process_time(),
+                                                      event.data)
+        done.set()
+
+    ws = new(args.full_url, deflate=True, onmessage=onmessage)
+    if not ws.wait_open(60):
+        fail("did not open")
+    check_deflate(ws)
+    send_ = ws.send
+    t0, k0 = time.perf_counter(), time.process_time()
+    for m in cycle(args.messages, args.n):
+        while ws.bufferedAmount > HIGH_WATER:
+            time.sleep(0.0001)
+        send_(m)
+    if not done.wait(120):
+        fail("no done")
+    wire, rsv1 = parse_done(state["text"])
+    secs = state["end"] - t0
+    ws.close()
+    ws.wait_closed(60)
+    report(rate=args.n / secs, mbps=args.payload_bytes / secs / 1e6, seconds=secs,
+           cpu_s=state["cpu1"] - k0, payload_bytes=args.payload_bytes, wire_bytes=wire,
+           rsv1_messages=rsv1)
+
+
 def main():
     args = parse_args()
-    {"rr": rr, "push": push, "send": send, "conns": conns, "setup": setup}[args.mode](args)
+    {"rr": rr, "push": push, "send": send, "conns": conns, "setup": setup, "zpush": zpush,
+     "zsend": zsend}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,21 @@
 //! Every client (Rust, C and Python alike) is run by `bench/harness.py` as
 //!
 //! ```text
-//! CLIENT --mode rr|push|send|conns|setup --url ws://127.0.0.1:PORT
-//!        [--size BYTES] [--n COUNT] [--duration SECONDS] [--warmup COUNT]
+//! CLIENT --mode rr|push|send|conns|setup|zpush|zsend --url ws://127.0.0.1:PORT
+//!        [--size BYTES] [--n COUNT] [--duration SECONDS] [--warmup COUNT] [--pool FILE]
 //! ```
 //!
 //! and prints one line `RESULT {json}` on stdout. The server (`bench-server`) chooses its
-//! behaviour from the request path: `/echo`, `/push?n=N&size=S`, `/sink?n=N`, `/raw`.
+//! behaviour from the request path: `/echo`, `/push?n=N&size=S`, `/sink?n=N`, `/raw`, and
+//! with permessage-deflate `/zpush?n=N&pool=NAME`, `/zsink?n=N&pool=NAME`.
+//!
+//! The compression workloads (`zpush`, `zsend`) cycle through a message pool that
+//! `harness.py` writes once into `bench/build/pools/NAME.pool`, so every client sends (and
+//! the server pushes) exactly the same bytes. A pool file is one header line
+//! `wsdom-bench-pool 1 text|binary COUNT\n`, then COUNT records, each a u32 little-endian
+//! length and that many bytes (UTF-8 JSON for `text`).
 
+use std::path::Path;
 use std::time::Duration;
 
 /// The byte every payload is made of (as in peerbench.md).
@@ -29,6 +37,11 @@ pub enum Mode {
     Conns,
     /// Sequential open + close on one thread.
     Setup,
+    /// With permessage-deflate: receive rate of the pool's messages from `/zpush`.
+    ZPush,
+    /// With permessage-deflate: send rate of the pool's messages to `/zsink`, which reports
+    /// the bytes it saw on the wire.
+    ZSend,
 }
 
 /// The parsed command line of a client.
@@ -46,6 +59,8 @@ pub struct Args {
     pub duration: Duration,
     /// Warm-up round trips (rr) or connections (setup).
     pub warmup: usize,
+    /// The message pool of the compression workloads (`--pool FILE`).
+    pub pool: Option<String>,
 }
 
 impl Args {
@@ -58,6 +73,7 @@ impl Args {
             n: 1000,
             duration: Duration::from_secs(2),
             warmup: 100,
+            pool: None,
         };
         let argv: Vec<String> = std::env::args().skip(1).collect();
         let mut it = argv.iter();
@@ -73,6 +89,8 @@ impl Args {
                         "send" => Mode::Send,
                         "conns" => Mode::Conns,
                         "setup" => Mode::Setup,
+                        "zpush" => Mode::ZPush,
+                        "zsend" => Mode::ZSend,
                         m => usage(&format!("unknown mode {m}")),
                     }
                 }
@@ -81,8 +99,12 @@ impl Args {
                 "--n" => a.n = num(value) as usize,
                 "--duration" => a.duration = Duration::from_secs_f64(num(value)),
                 "--warmup" => a.warmup = num(value) as usize,
+                "--pool" => a.pool = Some(value.clone()),
                 f => usage(&format!("unknown flag {f}")),
             }
+        }
+        if matches!(a.mode, Mode::ZPush | Mode::ZSend) && a.pool.is_none() {
+            usage("zpush and zsend need --pool FILE");
         }
         a
     }
@@ -98,7 +120,21 @@ impl Args {
             Mode::Rr | Mode::Conns | Mode::Setup => "/echo".into(),
             Mode::Push => format!("/push?n={}&size={}", self.n, self.size),
             Mode::Send => format!("/sink?n={}", self.n),
+            Mode::ZPush => format!("/zpush?n={}&pool={}", self.n, pool_name(self.pool_file())),
+            Mode::ZSend => format!("/zsink?n={}&pool={}", self.n, pool_name(self.pool_file())),
         }
+    }
+
+    /// The `--pool` file (the compression workloads).
+    pub fn pool_file(&self) -> &str {
+        self.pool
+            .as_deref()
+            .unwrap_or_else(|| usage("--pool FILE is missing"))
+    }
+
+    /// Loads the `--pool` file; exits with a message if it cannot.
+    pub fn load_pool(&self) -> Pool {
+        Pool::load(Path::new(self.pool_file())).unwrap_or_else(|e| fail(e))
     }
 
     /// The payload of this run.
@@ -115,10 +151,106 @@ fn num(s: &str) -> f64 {
 fn usage(why: &str) -> ! {
     eprintln!("{why}");
     eprintln!(
-        "usage: CLIENT --mode rr|push|send|conns|setup --url ws://HOST:PORT \
-         [--size B] [--n N] [--duration S] [--warmup N]"
+        "usage: CLIENT --mode rr|push|send|conns|setup|zpush|zsend --url ws://HOST:PORT \
+         [--size B] [--n N] [--duration S] [--warmup N] [--pool FILE]"
     );
     std::process::exit(2)
+}
+
+/// The name the server knows a pool file by: its file name without `.pool`.
+pub fn pool_name(file: &str) -> String {
+    let name = Path::new(file)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    name.strip_suffix(".pool").unwrap_or(name).to_string()
+}
+
+/// A message pool of the compression workloads (see the crate docs for the file format).
+#[derive(Debug, Clone)]
+pub struct Pool {
+    /// True: text messages (UTF-8 JSON); false: binary messages.
+    pub text: bool,
+    /// The messages, in the order every client cycles through them.
+    pub messages: Vec<Vec<u8>>,
+}
+
+impl Pool {
+    /// Reads a pool file.
+    pub fn load(path: &Path) -> Result<Pool, String> {
+        let data =
+            std::fs::read(path).map_err(|e| format!("cannot read pool {}: {e}", path.display()))?;
+        Pool::parse(&data).map_err(|e| format!("pool {}: {e}", path.display()))
+    }
+
+    /// Parses the contents of a pool file.
+    pub fn parse(data: &[u8]) -> Result<Pool, String> {
+        let nl = data
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or("no header line")?;
+        let header = std::str::from_utf8(&data[..nl]).map_err(|_| "bad header")?;
+        let words: Vec<&str> = header.split(' ').collect();
+        let (text, count) = match words.as_slice() {
+            ["wsdom-bench-pool", "1", kind @ ("text" | "binary"), count] => (
+                *kind == "text",
+                count.parse::<usize>().map_err(|_| "bad count")?,
+            ),
+            _ => return Err(format!("bad header {header:?}")),
+        };
+        let mut messages = Vec::with_capacity(count);
+        let mut at = nl + 1;
+        for i in 0..count {
+            let len = data
+                .get(at..at + 4)
+                .ok_or_else(|| format!("record {i} is cut short"))?;
+            let len = u32::from_le_bytes(len.try_into().unwrap()) as usize;
+            at += 4;
+            let msg = data
+                .get(at..at + len)
+                .ok_or_else(|| format!("record {i} is cut short"))?;
+            if text && std::str::from_utf8(msg).is_err() {
+                return Err(format!("record {i} is not UTF-8"));
+            }
+            messages.push(msg.to_vec());
+            at += len;
+        }
+        if at != data.len() || messages.is_empty() {
+            return Err("trailing bytes or no records".into());
+        }
+        Ok(Pool { text, messages })
+    }
+
+    /// The i-th message of the cycle.
+    pub fn get(&self, i: usize) -> &[u8] {
+        &self.messages[i % self.messages.len()]
+    }
+
+    /// Payload bytes of the first `n` messages of the cycle.
+    pub fn bytes_of(&self, n: usize) -> u64 {
+        let pass: u64 = self.messages.iter().map(|m| m.len() as u64).sum();
+        let len = self.messages.len();
+        let rest: u64 = self.messages[..n % len]
+            .iter()
+            .map(|m| m.len() as u64)
+            .sum();
+        pass * (n / len) as u64 + rest
+    }
+}
+
+/// `(wire_bytes, rsv1_messages)` of the sink's answer `done W R`; exits on anything else.
+pub fn parse_done(text: &str) -> (u64, u64) {
+    let parts: Vec<&str> = text.split(' ').collect();
+    match parts.as_slice() {
+        ["done", w, r] => match (w.parse(), r.parse()) {
+            (Ok(w), Ok(r)) => (w, r),
+            _ => fail(format!("bad answer from the sink: {text:?}")),
+        },
+        _ => fail(format!(
+            "expected 'done W R' from the sink, got {:?}",
+            text.chars().take(300).collect::<String>()
+        )),
+    }
 }
 
 /// Prints the result line the harness reads: `RESULT {"k": v, ...}`.

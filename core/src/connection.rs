@@ -3,7 +3,7 @@
 
 use crate::deflate::{Deflater, Inflater, Params};
 use crate::dial::{self, ByteStream, Stream};
-use crate::dispatch::RawEvent;
+use crate::dispatch::{Batch, RawEvent};
 use crate::event::CloseEvent;
 use crate::framing::{encode_frame, Assembler, Decoded, Incoming, Limits, ProtocolError};
 use crate::handshake::{build_request, check_response, Accepted};
@@ -337,8 +337,9 @@ async fn read_loop(
     let mut keepalive = Keepalive::new(sock.options.ping_interval, sock.options.pong_timeout);
     loop {
         // Decode everything buffered, as one dispatch batch.
-        let decoded =
-            sock.in_batch(|| decode_buffered(sock, &mut assembler, &mut buf, &mut close_received));
+        let decoded = sock.in_batch(|batch| {
+            decode_buffered(sock, batch, &mut assembler, &mut buf, &mut close_received)
+        });
         if let Err(e) = decoded {
             return fail_protocol(sock, e).await;
         }
@@ -460,6 +461,7 @@ impl Keepalive {
 /// server's Close (which ends decoding).
 fn decode_buffered(
     sock: &Arc<Socket>,
+    batch: &Batch,
     assembler: &mut Assembler,
     buf: &mut BytesMut,
     close_received: &mut Option<Option<(u16, String)>>,
@@ -475,14 +477,14 @@ fn decode_buffered(
             Decoded::Frame { consumed, item } => {
                 match item {
                     None | Some(Incoming::Pong) => {}
-                    Some(Incoming::Message(m)) => sock.emit(RawEvent::Message(m)),
+                    Some(Incoming::Message(m)) => sock.emit_in(batch, RawEvent::Message(m)),
                     Some(Incoming::Ping(payload)) => {
                         let mut frame = Vec::new();
                         encode_frame(OpCode::Control(Control::Pong), &payload, &mut frame);
                         sock.outbox.push_control(Chunk::control(frame));
                     }
                     Some(Incoming::Close(body)) => {
-                        sock.emit(RawEvent::Closing);
+                        sock.emit_in(batch, RawEvent::Closing);
                         // Echo the code (RFC 6455 §5.5.1); an empty body stays empty.
                         let reply = body.as_ref().map(|(c, _)| c.to_be_bytes().to_vec());
                         queue_close(sock, &reply.unwrap_or_default());

@@ -96,11 +96,12 @@ impl Deflater {
     /// sent uncompressed.
     pub fn new(params: &Params, threshold: usize) -> Deflater {
         // zlib cannot make raw DEFLATE with an 8-bit window: such a server gets plain messages,
-        // which RFC 7692 allows (compression is per message). Level 1: on incompressible data
-        // level 6 costs twice the CPU for under 1% of size.
+        // which RFC 7692 allows (compression is per message). zlib's default level (6), as
+        // Chromium: on JSON-like text level 1 put ~38% more bytes on the wire than Chromium
+        // (bench/RESULTS.md), for about half the CPU time.
         let compress = (params.client_max_window_bits >= 9).then(|| {
             Compress::new_with_window_bits(
-                Compression::fast(),
+                Compression::default(),
                 false,
                 params.client_max_window_bits,
             )

@@ -103,35 +103,63 @@ pub(crate) struct Dispatch {
     idle: Condvar,
 }
 
+/// The events the I/O task emits from one read. With inline dispatch it holds the handler
+/// taken when the batch started, so that each event need not take its own reference.
+pub(crate) struct Batch {
+    handler: Option<Arc<dyn EventHandler>>,
+}
+
+impl Batch {
+    /// A batch without a known handler (events emitted one at a time).
+    pub(crate) const NONE: Batch = Batch { handler: None };
+}
+
 impl Socket {
     /// Called by the I/O task: dispatch now (inline) or through the socket's queue.
     pub(crate) fn emit(self: &Arc<Self>, event: RawEvent) {
+        self.emit_in(&Batch::NONE, event);
+    }
+
+    /// As [`Socket::emit`], for an event of `batch`.
+    pub(crate) fn emit_in(self: &Arc<Self>, batch: &Batch, event: RawEvent) {
         match &self.queue {
             Some(queue) => queue.push(Task::Event(self.clone(), event)),
-            None => self.deliver(event),
+            None => self.deliver_with(event, batch.handler.as_ref()),
         }
     }
 
-    /// Runs `f` (which emits events) inside the handler's batch, when events are dispatched
-    /// inline; with a queue the batch belongs to the queue's consumer.
-    pub(crate) fn in_batch<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
+    /// Runs `f` (which emits events of the batch it is given) inside the handler's batch,
+    /// when events are dispatched inline; with a queue the batch belongs to the queue's
+    /// consumer.
+    pub(crate) fn in_batch<R>(self: &Arc<Self>, f: impl FnOnce(&Batch) -> R) -> R {
         let handler = match self.queue {
             Some(_) => None,
             None => self.dispatch.slot.lock().handler.clone(),
         };
-        let Some(handler) = handler else { return f() };
+        let Some(handler) = handler else {
+            return f(&Batch::NONE);
+        };
+        let batch = Batch {
+            handler: Some(handler.clone()),
+        };
         let mut f = Some(f);
         let mut result = None;
-        handler.batch(&mut || result = f.take().map(|f| f()));
+        handler.batch(&mut || result = f.take().map(|f| f(&batch)));
         match result {
             Some(r) => r,
             // A batch hook that did not run its dispatch function: run it now.
-            None => (f.take().expect("not run yet"))(),
+            None => (f.take().expect("not run yet"))(&batch),
         }
     }
 
     /// Dispatches one event on the current thread, or keeps it until a handler is set.
     pub(crate) fn deliver(self: &Arc<Self>, event: RawEvent) {
+        self.deliver_with(event, None);
+    }
+
+    /// As [`Socket::deliver`]; `known` is a reference to the handler that the caller
+    /// already holds, if any, used instead of taking a new one when it is still the current.
+    fn deliver_with(self: &Arc<Self>, event: RawEvent, known: Option<&Arc<dyn EventHandler>>) {
         let mut slot = self.dispatch.slot.lock();
         if slot.detached {
             return;
@@ -140,7 +168,7 @@ impl Socket {
             slot.pending.push_back(event);
             return;
         }
-        self.run_event(slot, event);
+        self.run_event(slot, event, known);
     }
 
     /// Dispatches the events kept while there was no handler.
@@ -153,14 +181,19 @@ impl Socket {
             let Some(event) = slot.pending.pop_front() else {
                 return;
             };
-            self.run_event(slot, event);
+            self.run_event(slot, event, None);
         }
     }
 
     /// Applies the event's state change, then calls the handler if the event is surfaced.
     /// Takes the slot's lock (held by the caller) and releases it before the handler runs,
-    /// so one event costs one lock.
-    fn run_event(self: &Arc<Self>, slot: MutexGuard<'_, Slot>, event: RawEvent) {
+    /// so one event costs one lock (and no new reference to the handler if `known` is it).
+    fn run_event(
+        self: &Arc<Self>,
+        slot: MutexGuard<'_, Slot>,
+        event: RawEvent,
+        known: Option<&Arc<dyn EventHandler>>,
+    ) {
         // A new task: the event loop reached step 1, so bufferedAmount catches up.
         self.outbox.apply_credit();
         let surfaced = match event {
@@ -196,12 +229,21 @@ impl Socket {
             }
         };
         let is_close = matches!(surfaced, Event::Close(_));
-        let Some(handler) = slot.handler.clone() else {
+        let Some(current) = slot.handler.as_ref() else {
             return;
         };
+        let taken;
+        let handler: &dyn EventHandler = match known {
+            Some(h) if Arc::ptr_eq(h, current) => &**h,
+            _ => {
+                taken = current.clone();
+                &*taken
+            }
+        };
+        // Published by the lock's release below, before `detach_handler` can look.
         self.dispatch
             .running_on
-            .store(thread_number(), Ordering::SeqCst);
+            .store(thread_number(), Ordering::Relaxed);
         drop(slot);
         {
             let _inside = HandlerScope::enter();

@@ -117,6 +117,11 @@ pub(crate) struct Bridge {
     state: Mutex<State>,
     cond: Condvar,
     installed: AtomicBool,
+    /// Mirrors `state.pin.is_some()`, so that an event of an unpinned socket is recognised
+    /// without the lock.
+    pinned: AtomicBool,
+    /// Mirrors `!state.observers.is_empty()`, so that a message needs no second lock.
+    observed: AtomicBool,
 }
 
 impl Bridge {
@@ -129,6 +134,8 @@ impl Bridge {
             state: Mutex::new(State::default()),
             cond: Condvar::new(),
             installed: AtomicBool::new(false),
+            pinned: AtomicBool::new(false),
+            observed: AtomicBool::new(false),
         });
         lifecycle::register(&bridge);
         bridge
@@ -181,7 +188,9 @@ impl Bridge {
         let garbage = {
             let mut st = self.state.lock();
             st.detached = true;
-            (st.pin.take(), std::mem::take(&mut st.observers))
+            let garbage = (st.pin.take(), std::mem::take(&mut st.observers));
+            self.mirror(&st);
+            garbage
         };
         self.cond.notify_all();
         drop(garbage);
@@ -206,16 +215,25 @@ impl Bridge {
             let want = live
                 && (!st.observers.is_empty()
                     || listens(if st.opened { AFTER_OPEN } else { BEFORE_OPEN }));
-            if want == st.pin.is_some() {
+            let garbage = if want == st.pin.is_some() {
                 None
             } else if want {
                 st.pin = Some(target.clone().unbind());
                 None
             } else {
                 st.pin.take()
-            }
+            };
+            self.mirror(&st);
+            garbage
         };
         drop(garbage);
+    }
+
+    /// Updates the lock-free mirrors of `st` (called with the lock held, after a change).
+    fn mirror(&self, st: &State) {
+        self.pinned.store(st.pin.is_some(), Ordering::Release);
+        self.observed
+            .store(!st.observers.is_empty(), Ordering::Release);
     }
 
     /// Registers an observer and pins `target`; returns the observer's token and whether
@@ -238,6 +256,7 @@ impl Bridge {
         if st.pin.is_none() {
             st.pin = Some(target.clone().unbind());
         }
+        self.mirror(&st);
         (token, opened, false)
     }
 
@@ -249,6 +268,7 @@ impl Bridge {
                 .into_iter()
                 .partition(|(t, _)| *t == token);
             st.observers = kept;
+            self.mirror(&st);
             gone
         };
         drop(removed);
@@ -269,7 +289,12 @@ impl Bridge {
 
     /// Removes all observers (garbage collector `tp_clear`).
     pub(crate) fn clear_observers(&self) {
-        let removed = std::mem::take(&mut self.state.lock().observers);
+        let removed = {
+            let mut st = self.state.lock();
+            let removed = std::mem::take(&mut st.observers);
+            self.mirror(&st);
+            removed
+        };
         drop(removed);
     }
 
@@ -305,7 +330,7 @@ impl Bridge {
                 if let Some(d) = deadline {
                     slice = slice.min(d.saturating_duration_since(Instant::now()));
                 }
-                py.detach(|| b.queue.dispatch(Some(slice)));
+                py.detach(|| crate::events::stamp_batch(|| b.queue.dispatch(Some(slice))));
                 if let Some(err) = listeners::take_deferred() {
                     return Err(err);
                 }
@@ -369,11 +394,25 @@ impl Bridge {
 
     /// Dispatches one event to Python (GIL held).
     fn dispatch(&self, py: Python<'_>, event: CoreEvent, kind: Kind) {
-        let pin = self.state.lock().pin.as_ref().map(|p| p.clone_ref(py));
+        let pin = {
+            let mut st = self.state.lock();
+            let pin = st.pin.as_ref().map(|p| p.clone_ref(py));
+            if pin.is_none() {
+                st.record(kind);
+            }
+            pin
+        };
         let Some(target) = pin else {
-            self.record_only(kind);
+            self.wake_waiters(kind);
+            if kind == Kind::Close {
+                self.unregister();
+            }
             return;
         };
+        if kind == Kind::Message && !self.observed.load(Ordering::Acquire) {
+            // The common case: a message, with nothing to record and no observer to call.
+            return self.dispatch_message(py, target, event);
+        }
         let target = target.into_bound(py);
         let mode = self.error_mode();
         let mut listened = 0;
@@ -413,24 +452,36 @@ impl Bridge {
             WebSocket::refresh_pin(&target);
         }
     }
+
+    /// Dispatches a message of a pinned socket without observers: the event and its
+    /// listeners, and nothing else (a message changes no state that waits look at; an
+    /// observer added by a listener sees the following messages).
+    fn dispatch_message(&self, py: Python<'_>, target: Py<WebSocket>, event: CoreEvent) {
+        let target = target.into_bound(py);
+        let result = WebSocket::make_event(&target, event).and_then(|ev| {
+            listeners::invoke(
+                py,
+                &target,
+                &ev,
+                listeners::Begin::Prepared,
+                self.error_mode(),
+            )
+        });
+        if let Err(e) = result {
+            e.write_unraisable(py, Some(target.as_any()));
+        }
+    }
 }
 
 impl EventHandler for Bridge {
     fn handle_event(&self, _ws: &CoreWs, event: CoreEvent) {
         let kind = Kind::of(&event);
-        {
-            let mut st = self.state.lock();
-            // After the exit hook ran, events are only recorded: no Python code may run.
-            if st.pin.is_none() || shutting_down() {
-                // Nobody in Python waits for this event: record it without the GIL.
-                st.record(kind);
-                drop(st);
-                self.wake_waiters(kind);
-                if kind == Kind::Close {
-                    self.unregister();
-                }
-                return;
-            }
+        // After the exit hook ran, events are only recorded: no Python code may run. An
+        // unpinned socket has nobody in Python waiting for the event: recorded without the
+        // GIL. (A pin that goes away after this check is noticed under the GIL.)
+        if !self.pinned.load(Ordering::Acquire) || shutting_down() {
+            self.record_only(kind);
+            return;
         }
         let thread_mode = matches!(self.mode, Mode::Thread);
         if thread_mode {
@@ -445,7 +496,7 @@ impl EventHandler for Bridge {
     /// The messages of one read: the GIL taken by the first event that needs Python is kept
     /// until the I/O thread parks (see `gil.rs`), or given back here if held for long.
     fn batch(&self, dispatch: &mut dyn FnMut()) {
-        dispatch();
+        crate::events::stamp_batch(dispatch);
         if matches!(self.mode, Mode::Thread) {
             gil::end_batch();
         }

@@ -285,6 +285,36 @@ pub(crate) fn invoke(
     result
 }
 
+/// What a dispatch calls. The common case, one listener for the event's type (say
+/// `ws.onmessage = f` beside handlers of other types), needs no snapshot of the list: its
+/// callback is read under the same lock acquisition.
+enum Plan {
+    /// No listener for the type.
+    Nothing,
+    /// The one listener for the type: its callback and whether it is passive.
+    One(Py<PyAny>, bool),
+    /// Several listeners, or a `once` one: the general path, over a snapshot.
+    Each(Arc<Vec<Arc<Entry>>>),
+}
+
+impl Listeners {
+    /// The plan for an event of type `ty`.
+    fn plan(&self, py: Python<'_>, ty: &EvType) -> Plan {
+        let mut of_type = self.list.iter().filter(|e| e.ty == *ty);
+        match (of_type.next(), of_type.next()) {
+            (None, _) => Plan::Nothing,
+            (Some(only), None) if !only.once => match &only.callback {
+                Callback::Object(c) => Plan::One(c.clone_ref(py), only.passive),
+                Callback::Handler(slot) => match self.handler(py, *slot) {
+                    Some(h) => Plan::One(h, only.passive),
+                    None => Plan::Nothing,
+                },
+            },
+            _ => Plan::Each(self.snapshot()),
+        }
+    }
+}
+
 fn invoke_listeners(
     py: Python<'_>,
     target: &Bound<'_, WebSocket>,
@@ -293,7 +323,15 @@ fn invoke_listeners(
     mode: OnError,
 ) -> PyResult<usize> {
     let lock = target.get().listeners();
-    let snapshot = lock.lock().snapshot();
+    let plan = lock.lock().plan(py, ev.ty());
+    let snapshot = match plan {
+        Plan::Nothing => return Ok(0),
+        Plan::One(callback, passive) => {
+            let callback = callback.into_bound(py);
+            return call_one(py, &callback, event, ev, passive, mode).map(|()| 1);
+        }
+        Plan::Each(snapshot) => snapshot,
+    };
     let mut called = 0;
     for entry in snapshot.iter() {
         if entry.ty != *ev.ty() || entry.removed.load(Ordering::Acquire) {
@@ -312,21 +350,33 @@ fn invoke_listeners(
         };
         let callback = callback.into_bound(py);
         called += 1;
-        if entry.passive {
-            ev.set_passive(true);
-        }
-        let outcome = call(&callback, event);
-        if entry.passive {
-            ev.set_passive(false);
-        }
-        if let Err(err) = outcome {
-            if let Some(err) = handle_error(py, err, &callback, mode) {
-                return Err(err);
-            }
-        }
+        call_one(py, &callback, event, ev, entry.passive, mode)?;
         if ev.immediate_stopped() {
             break;
         }
     }
     Ok(called)
+}
+
+/// Calls one listener's callback, with the passive flag set around it if `passive`; an
+/// exception is handled per `mode`, and returned only if it must be raised.
+fn call_one(
+    py: Python<'_>,
+    callback: &Bound<'_, PyAny>,
+    event: &Bound<'_, PyAny>,
+    ev: &Event,
+    passive: bool,
+    mode: OnError,
+) -> PyResult<()> {
+    if passive {
+        ev.set_passive(true);
+    }
+    let outcome = call(callback, event);
+    if passive {
+        ev.set_passive(false);
+    }
+    match outcome {
+        Err(err) => handle_error(py, err, callback, mode).map_or(Ok(()), Err),
+        Ok(()) => Ok(()),
+    }
 }

@@ -28,7 +28,7 @@ impl LoopQueue {
     /// Runs the handlers of the events waiting now. A KeyboardInterrupt or SystemExit raised
     /// by a handler is raised here, after the batch, into the loop.
     fn _drain(&self) -> PyResult<()> {
-        self.queue.dispatch(Some(Duration::ZERO));
+        crate::events::stamp_batch(|| self.queue.dispatch(Some(Duration::ZERO)));
         match listeners::take_deferred() {
             Some(err) => Err(err),
             None => Ok(()),

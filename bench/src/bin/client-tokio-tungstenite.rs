@@ -28,6 +28,7 @@ fn main() {
             Mode::Send => send(&args).await,
             Mode::Conns => conns(&args).await,
             Mode::Setup => setup(&args).await,
+            Mode::ZPush | Mode::ZSend => fail("tokio-tungstenite has no permessage-deflate"),
         }
     });
 }

@@ -2,13 +2,15 @@
 //! default), which answers each echo by sending the next message from inside the handler (a
 //! direct write, no thread hop). Streaming sends come from the main thread and respect
 //! `bufferedAmount` like browser code does. Compression is not offered (the server has none
-//! anyway); the proxy is `Direct`. Command line and output: see `wsdom_bench` (lib.rs).
+//! anyway) except in the compression workloads (zpush, zsend), which use wsdom's default
+//! (`deflate: true`); the proxy is `Direct`. Command line and output: see `wsdom_bench`
+//! (lib.rs).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wsdom_bench::{cpu_time, fail, report, rss_bytes, Args, Mode};
+use wsdom_bench::{cpu_time, fail, parse_done, report, rss_bytes, Args, Mode};
 use wsdom_core::{Event, EventHandler, Message, Options, ProxySetting, WebSocket};
 
 /// Sends wait while `bufferedAmount` is above this.
@@ -23,6 +25,8 @@ fn main() {
         Mode::Send => send(&args),
         Mode::Conns => conns(&args),
         Mode::Setup => setup(&args),
+        Mode::ZPush => zpush(&args),
+        Mode::ZSend => zsend(&args),
     }
 }
 
@@ -31,8 +35,22 @@ fn open(url: &str, handler: impl Fn(&WebSocket, Event) + Send + Sync + 'static) 
 }
 
 fn open_shared(url: &str, handler: Arc<dyn EventHandler>) -> WebSocket {
+    open_with(url, handler, false)
+}
+
+/// Fails unless the server accepted permessage-deflate.
+fn check_deflate(ws: &WebSocket) {
+    if !ws.extensions().contains("permessage-deflate") {
+        fail(format!(
+            "permessage-deflate was not negotiated (extensions {:?})",
+            ws.extensions()
+        ));
+    }
+}
+
+fn open_with(url: &str, handler: Arc<dyn EventHandler>, deflate: bool) -> WebSocket {
     let options = Options {
-        deflate: false,
+        deflate,
         proxy: ProxySetting::Direct,
         handler: Some(handler),
         ..Options::default()
@@ -316,5 +334,129 @@ fn setup(args: &Args) {
         ("count", count as f64),
         ("seconds", secs),
         ("cpu_s", cpu),
+    ]);
+}
+
+fn zpush(args: &Args) {
+    let pool = Arc::new(args.load_pool());
+    let n = args.n;
+    let count = Arc::new(AtomicU64::new(0));
+    let timing = Arc::new(Mutex::new(Timing::default()));
+    let (tx, rx) = channel();
+    let handler = {
+        let (count, timing, tx, pool) =
+            (count.clone(), timing.clone(), Mutex::new(tx), pool.clone());
+        move |ws: &WebSocket, event: Event| match event {
+            Event::Open => {
+                check_deflate(ws);
+                timing.lock().unwrap().start = Some((Instant::now(), cpu_time()));
+            }
+            Event::Message(m) => {
+                let i = count.load(Ordering::Relaxed) as usize;
+                if i == n {
+                    match m {
+                        Message::Text(t) if t == "done" => {}
+                        m => fail(format!("expected done, got {m:?}")),
+                    }
+                    timing.lock().unwrap().end = Some((Instant::now(), cpu_time()));
+                    ws.close(None, None).unwrap();
+                    return;
+                }
+                let want = pool.get(i).len();
+                let ok = match &m {
+                    Message::Text(t) => pool.text && t.len() == want && t.starts_with('{'),
+                    Message::Binary(b) => !pool.text && b.len() == want,
+                };
+                if !ok {
+                    fail(format!("message {i}: {} bytes, expected {want}", m.len()));
+                }
+                count.store(i as u64 + 1, Ordering::Relaxed);
+            }
+            Event::Close(_) => {
+                let _ = tx.lock().unwrap().send("close");
+            }
+            e => on_failure(&e),
+        }
+    };
+    let _ws = open_with(&args.url_for(&args.path()), Arc::new(handler), true);
+    wait(&rx, "close");
+    let t = timing.lock().unwrap();
+    let ((t1, c1), (t0, c0)) = (t.end.expect("done"), t.start.expect("open"));
+    let (secs, cpu) = ((t1 - t0).as_secs_f64(), c1 - c0);
+    let got = count.load(Ordering::Relaxed) as usize;
+    if got != n {
+        fail(format!("received {got} messages, expected {n}"));
+    }
+    let bytes = pool.bytes_of(n) as f64;
+    report(&[
+        ("rate", n as f64 / secs),
+        ("mbps", bytes / secs / 1e6),
+        ("seconds", secs),
+        ("cpu_s", cpu),
+        ("payload_bytes", bytes),
+    ]);
+}
+
+fn zsend(args: &Args) {
+    let pool = args.load_pool();
+    // The pool's text, checked once (send_text takes &str).
+    let texts: Vec<&str> = if pool.text {
+        pool.messages
+            .iter()
+            .map(|m| std::str::from_utf8(m).unwrap())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (tx, rx) = channel();
+    let done = Arc::new(Mutex::new(None));
+    let handler = {
+        let (tx, done) = (Mutex::new(tx), done.clone());
+        move |_: &WebSocket, event: Event| {
+            let what = match event {
+                Event::Open => "open",
+                Event::Message(Message::Text(t)) => {
+                    *done.lock().unwrap() = Some((t, Instant::now(), cpu_time()));
+                    "done"
+                }
+                Event::Close(_) => "close",
+                e => {
+                    on_failure(&e);
+                    fail(format!("unexpected {e:?}"));
+                }
+            };
+            let _ = tx.lock().unwrap().send(what);
+        }
+    };
+    let ws = open_with(&args.url_for(&args.path()), Arc::new(handler), true);
+    wait(&rx, "open");
+    check_deflate(&ws);
+    let len = pool.messages.len();
+    let (start, cpu0) = (Instant::now(), cpu_time());
+    for i in 0..args.n {
+        while ws.buffered_amount() > HIGH_WATER {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        if pool.text {
+            ws.send_text(texts[i % len]).unwrap();
+        } else {
+            ws.send_binary(&pool.messages[i % len]).unwrap();
+        }
+    }
+    wait(&rx, "done");
+    let (text, end, cpu1) = done.lock().unwrap().take().expect("done");
+    let (wire, rsv1) = parse_done(&text);
+    let (secs, cpu) = ((end - start).as_secs_f64(), cpu1 - cpu0);
+    ws.close(None, None).unwrap();
+    wait(&rx, "close");
+    let bytes = pool.bytes_of(args.n) as f64;
+    report(&[
+        ("rate", args.n as f64 / secs),
+        ("mbps", bytes / secs / 1e6),
+        ("seconds", secs),
+        ("cpu_s", cpu),
+        ("payload_bytes", bytes),
+        ("wire_bytes", wire as f64),
+        ("rsv1_messages", rsv1 as f64),
     ]);
 }
