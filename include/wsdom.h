@@ -789,6 +789,16 @@ ws_result ws_options_set_deflate(ws_options *options, bool enabled);
 ws_result ws_options_set_deflate_threshold(ws_options *options, size_t bytes);
 
 /**
+ * zlib compression level of outgoing messages with permessage-deflate: 1 (fastest) to 9
+ * (smallest). Default 6, zlib's default, as Chromium uses (the same bytes on the wire); level
+ * 1 takes about a fifth of the CPU time for about 35% more bytes on JSON-like text.
+ *
+ * Errors: `WS_INVALID_ARGUMENT` (outside 1..=9), `WS_NULL_ARGUMENT`, `WS_INVALID_HANDLE`.
+ * Thread: any.
+ */
+ws_result ws_options_set_deflate_level(ws_options *options, int level);
+
+/**
  * Stores in `*fd` the descriptor of the manual-dispatch queue: it polls readable (POLLIN)
  * while events of sockets created with `ws_options_set_manual_dispatch(opts, true)` wait.
  * Add it to poll/epoll/select (level-triggered) or libuv, and call `ws_dispatch(0, NULL)` when

@@ -188,7 +188,11 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
 
 async fn session(sock: Arc<Socket>, conn: Established) {
     let inflater = conn.deflate.map(|params| {
-        let deflater = Deflater::new(&params, sock.options.deflate_threshold);
+        let deflater = Deflater::new(
+            &params,
+            sock.options.deflate_threshold,
+            sock.options.deflate_level,
+        );
         let _ = sock.deflater.set(parking_lot::Mutex::new(Some(deflater)));
         Inflater::new(&params)
     });

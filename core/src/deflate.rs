@@ -92,16 +92,14 @@ pub struct Deflater {
 }
 
 impl Deflater {
-    /// A compressor for the negotiated `params`; messages shorter than `threshold` bytes are
-    /// sent uncompressed.
-    pub fn new(params: &Params, threshold: usize) -> Deflater {
+    /// A compressor for the negotiated `params` at zlib `level` (clamped to 1..=9); messages
+    /// shorter than `threshold` bytes are sent uncompressed.
+    pub fn new(params: &Params, threshold: usize, level: u32) -> Deflater {
         // zlib cannot make raw DEFLATE with an 8-bit window: such a server gets plain messages,
-        // which RFC 7692 allows (compression is per message). zlib's default level (6), as
-        // Chromium: on JSON-like text level 1 put ~38% more bytes on the wire than Chromium
-        // (bench/RESULTS.md), for about half the CPU time.
+        // which RFC 7692 allows (compression is per message).
         let compress = (params.client_max_window_bits >= 9).then(|| {
             Compress::new_with_window_bits(
-                Compression::default(),
+                Compression::new(level.clamp(1, 9)),
                 false,
                 params.client_max_window_bits,
             )
@@ -261,7 +259,7 @@ mod tests {
             server_no_context_takeover: p.client_no_context_takeover,
             ..*p
         };
-        let mut d = Deflater::new(p, 0);
+        let mut d = Deflater::new(p, 0, 6);
         let mut i = Inflater::new(&mirrored);
         for (k, m) in messages.iter().enumerate() {
             let mut wire = Vec::new();
@@ -337,7 +335,7 @@ mod tests {
     #[test]
     fn bombs_are_refused_at_the_limit() {
         let p = params("permessage-deflate");
-        let mut d = Deflater::new(&p, 0);
+        let mut d = Deflater::new(&p, 0, 6);
         let mut wire = Vec::new();
         d.compress(&vec![0u8; 10 << 20], &mut wire);
         assert!(wire.len() < (10 << 20) / 50, "{}", wire.len());
@@ -352,7 +350,7 @@ mod tests {
     #[test]
     fn incompressible_messages_go_plain_and_later_ones_still_decode() {
         let p = params("permessage-deflate");
-        let mut d = Deflater::new(&p, 0);
+        let mut d = Deflater::new(&p, 0, 6);
         let mut i = Inflater::new(&p);
         let mut x: u32 = 7;
         let random: Vec<u8> = (0..65536)
@@ -373,11 +371,48 @@ mod tests {
     }
 
     #[test]
+    fn levels_trade_cpu_for_size_and_are_clamped() {
+        let p = params("permessage-deflate");
+        // Varied records, as real JSON is: level 9 finds more matches than level 1.
+        let text: Vec<u8> = (0..400u32)
+            .map(|i| {
+                format!(
+                    "{{\"id\":{},\"name\":\"user {}\",\"score\":{}}},",
+                    i * 7919 % 10007,
+                    i % 97,
+                    i * 31 % 1000
+                )
+            })
+            .collect::<String>()
+            .into_bytes();
+        let size_at = |level: u32| {
+            let mut d = Deflater::new(&p, 0, level);
+            let mut wire = Vec::new();
+            assert!(d.compress(&text, &mut wire), "level {level}");
+            let mut i = Inflater::new(&p);
+            assert_eq!(i.decompress(&wire, 1 << 20).unwrap(), text, "level {level}");
+            wire.len()
+        };
+        let (fast, default, best) = (size_at(1), size_at(6), size_at(9));
+        // (Level 9 is not always smaller than 6, but both beat level 1 by far.)
+        assert!(
+            default * 5 < fast * 4 && best * 5 < fast * 4,
+            "{best} {default} {fast}"
+        );
+        assert_eq!(size_at(0), fast, "0 is clamped to 1");
+        assert_eq!(size_at(42), best, "42 is clamped to 9");
+    }
+
+    #[test]
     fn threshold_and_8_bit_windows_send_plain() {
-        let mut d = Deflater::new(&params("permessage-deflate"), 100);
+        let mut d = Deflater::new(&params("permessage-deflate"), 100, 6);
         let mut out = Vec::new();
         assert!(!d.compress(b"short", &mut out));
-        let mut d = Deflater::new(&params("permessage-deflate; client_max_window_bits=8"), 0);
+        let mut d = Deflater::new(
+            &params("permessage-deflate; client_max_window_bits=8"),
+            0,
+            6,
+        );
         assert!(!d.compress(&[0; 1000], &mut out));
     }
 }

@@ -538,7 +538,7 @@ mod tests {
     fn compressed_messages_with_deflate() {
         use crate::deflate::{negotiate, Deflater, Inflater};
         let params = negotiate("permessage-deflate").unwrap().unwrap();
-        let mut deflater = Deflater::new(&params, 0);
+        let mut deflater = Deflater::new(&params, 0, 6);
         let mut body = Vec::new();
         let hello = "Hello".repeat(20);
         assert!(deflater.compress(hello.as_bytes(), &mut body));

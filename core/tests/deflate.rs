@@ -212,3 +212,45 @@ fn rsv1_without_deflate_still_fails() {
     let events = until_close(&rx);
     assert_eq!(types(&events), ["open", "error", "close"]);
 }
+
+/// Compressed bytes of `text` on the wire with the given `deflate_level` (own server).
+fn wire_bytes_at_level(text: &str, level: u32) -> usize {
+    let srv = server();
+    let opts = Options {
+        deflate_level: level,
+        ..Options::default()
+    };
+    let url = srv.url("/deflate");
+    let (ws, rx) = open_with(&url, &[], opts);
+    assert!(matches!(next(&rx).event, Event::Open));
+    ws.send_text(text).unwrap();
+    assert!(matches!(next(&rx).event, Event::Message(Message::Text(t)) if t == text));
+    ws.close(None, None).unwrap();
+    until_close(&rx);
+    let obs = srv.wait_finished(1, Duration::from_secs(5));
+    let frame = obs[0].frames.iter().find(|f| f.opcode == 1).unwrap();
+    assert_eq!(frame.rsv, 4, "compressed at level {level}");
+    frame.payload.len()
+}
+
+#[test]
+fn deflate_level_trades_cpu_for_bytes_on_the_wire() {
+    // Varied records (ids, names, scores), as real JSON is.
+    let text: String = (0..2000u32)
+        .map(|i| {
+            format!(
+                "{{\"id\":{},\"name\":\"user {}\",\"score\":{}}},",
+                i * 7919 % 100_003,
+                i % 97,
+                i * 31 % 1000
+            )
+        })
+        .collect();
+    let fast = wire_bytes_at_level(&text, 1);
+    let default = wire_bytes_at_level(&text, Options::default().deflate_level);
+    assert_eq!(Options::default().deflate_level, 6);
+    assert!(
+        default * 5 < fast * 4,
+        "level 6: {default} bytes, level 1: {fast} bytes"
+    );
+}

@@ -5,7 +5,7 @@ use crate::handles::Table;
 use crate::panic::{fail, ffi_panic_boundary, try_ffi};
 use crate::result::{ws_result, Error};
 use crate::strings::{path_arg, str_arg};
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wsdom_core::proxy::Proxy;
@@ -538,6 +538,30 @@ pub extern "C" fn ws_options_set_deflate_threshold(
     ffi_panic_boundary! {
         update(options, |o| {
             o.deflate_threshold = bytes;
+            Ok(())
+        })
+    }
+}
+
+/// zlib compression level of outgoing messages with permessage-deflate: 1 (fastest) to 9
+/// (smallest). Default 6, zlib's default, as Chromium uses (the same bytes on the wire); level
+/// 1 takes about a fifth of the CPU time for about 35% more bytes on JSON-like text.
+///
+/// Errors: `WS_INVALID_ARGUMENT` (outside 1..=9), `WS_NULL_ARGUMENT`, `WS_INVALID_HANDLE`.
+/// Thread: any.
+#[no_mangle]
+pub extern "C" fn ws_options_set_deflate_level(
+    options: *mut ws_options,
+    level: c_int,
+) -> ws_result {
+    ffi_panic_boundary! {
+        update(options, |o| {
+            if !(1..=9).contains(&level) {
+                return Err(Error::invalid(format!(
+                    "the deflate level must be 1 to 9, not {level}"
+                )));
+            }
+            o.deflate_level = level as u32;
             Ok(())
         })
     }

@@ -31,6 +31,7 @@ pub(crate) const NAMES: &[&str] = &[
     "pong_timeout",
     "deflate",
     "deflate_threshold",
+    "deflate_level",
     "binaryType",
     "onopen",
     "onmessage",
@@ -252,6 +253,15 @@ pub(crate) fn parse(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Parsed> {
             "read_chunk_size" => core.read_chunk_size = size(n, v, 1)? as usize,
             "deflate" => core.deflate = flag(n, v)?,
             "deflate_threshold" => core.deflate_threshold = size(n, v, 0)? as usize,
+            "deflate_level" => {
+                let level = size(n, v, 1)?;
+                if level > 9 {
+                    return Err(PyValueError::new_err(format!(
+                        "{n} must be 1 to 9, not {level}"
+                    )));
+                }
+                core.deflate_level = level as u32;
+            }
             "binaryType" => {
                 arraybuffer = match v.extract::<String>().as_deref() {
                     Ok("blob") => Some(false),

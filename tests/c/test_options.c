@@ -2,6 +2,8 @@
  * size limits are covered with their scenarios in test_events.c and test_tls.c.) */
 #include "harness.h"
 
+#include <unistd.h>
+
 /* Opens u with opts, waits for open, checks an echo, closes; returns the first text. */
 static void echo_round_trip(const char *u, ws_options *opts, const char *expect_error) {
     rec r;
@@ -166,5 +168,60 @@ TEST(deflate_option) {
     free(echo);
     CHECK_RESULT(ws_options_set_deflate(NULL, false), WS_NULL_ARGUMENT);
     CHECK_RESULT(ws_options_set_deflate_threshold(NULL, 1), WS_NULL_ARGUMENT);
+    CHECK_OK(ws_options_free(opts));
+}
+
+/* Compressed size of a ~40 KB JSON-like text on the wire at `level` (0: the default), read
+ * from what the server observed; -1 if anything failed. */
+static long wire_bytes_at_level(int level) {
+    static int seq;
+    char tag[64], u[256];
+    snprintf(tag, sizeof tag, "level-%d-%d-%d", level, (int)getpid(), ++seq);
+    snprintf(u, sizeof u, "%s?%s", url("/deflate"), tag);
+    size_t cap = 64 << 10, len = 0;
+    char *text = malloc(cap);
+    for (unsigned i = 0; len < 40000; i++)
+        len += (size_t)snprintf(text + len, cap - len, "{\"id\":%u,\"name\":\"user %u\",\"score\":%u},",
+                                i * 7919 % 100003, i % 97, i * 31 % 1000);
+    ws_options *opts = NULL;
+    CHECK_OK(ws_options_new(&opts));
+    if (level) CHECK_OK(ws_options_set_deflate_level(opts, level));
+    rec r;
+    rec_init(&r);
+    ws *sock = open_recorded(u, opts, &r);
+    long wire = -1;
+    if (sock && rec_wait_count(&r, 1, 5000)) {
+        CHECK_OK(ws_send_text(sock, text));
+        CHECK(rec_wait_messages(&r, 1, 5000));
+        CHECK_OK(ws_close(sock, 1000, NULL, 0));
+        char *seen = observed_connection(tag, "\"opcode\":8", 5000);
+        /* The first text frame: compressed (RSV1, "rsv":4), its payload as hex. */
+        char *frame = seen ? strstr(seen, "{\"opcode\":1,") : NULL;
+        char *hex = frame ? strstr(frame, "\"payload_hex\":\"") : NULL;
+        if (frame && hex) {
+            CHECK(strncmp(strstr(frame, "\"rsv\":"), "\"rsv\":4", 7) == 0);
+            hex += strlen("\"payload_hex\":\"");
+            wire = (long)(strchr(hex, '"') - hex) / 2;
+        }
+        free(seen);
+    }
+    CHECK_OK(ws_free(sock));
+    CHECK_OK(ws_options_free(opts));
+    rec_destroy(&r);
+    free(text);
+    return wire;
+}
+
+TEST(deflate_level_option) {
+    long fast = wire_bytes_at_level(1), dflt = wire_bytes_at_level(0), best = wire_bytes_at_level(9);
+    CHECK(fast > 0 && dflt > 0 && best > 0);
+    /* The default (6) and 9 put far fewer bytes on the wire than level 1. */
+    CHECK(dflt * 5 < fast * 4);
+    CHECK(best * 5 < fast * 4);
+    ws_options *opts;
+    REQUIRE(ws_options_new(&opts) == WS_OK);
+    CHECK_RESULT(ws_options_set_deflate_level(opts, 0), WS_INVALID_ARGUMENT);
+    CHECK_RESULT(ws_options_set_deflate_level(opts, 10), WS_INVALID_ARGUMENT);
+    CHECK_RESULT(ws_options_set_deflate_level(NULL, 6), WS_NULL_ARGUMENT);
     CHECK_OK(ws_options_free(opts));
 }

@@ -214,7 +214,7 @@ def test_all_documented_options_are_accepted(server):
         headers={"X-A": "1"}, base_url=None, ca_pem=[], insecure=False, default_roots=True,
         proxy=False, connect_timeout=5, close_timeout=2.5, max_message_size=1 << 20,
         max_frame_size=1 << 20, max_buffered_amount=1 << 24, read_chunk_size=4096,
-        ping_interval=None, pong_timeout=3, deflate=False, deflate_threshold=0,
+        ping_interval=None, pong_timeout=3, deflate=False, deflate_threshold=0, deflate_level=6,
         binaryType="blob", onopen=None, onmessage=None, onerror=None, onclose=None)
     try:
         assert ws.wait_open(10)
@@ -267,3 +267,29 @@ def test_wait_timeout_arguments(server):
         ws.close()
     assert ws.wait_closed(10)
     assert ws.wait_open(0) is False
+
+
+def test_deflate_level_trades_cpu_for_bytes_on_the_wire(server):
+    text = "".join(
+        f'{{"id":{i * 7919 % 100003},"name":"user {i % 97}","score":{i * 31 % 1000}}},'
+        for i in range(1000))
+
+    def sent(**options):
+        url = server.url(f"/deflate?level-{options.get('deflate_level', 'default')}")
+        ws = WebSocket(url, **options)
+        got = []
+        ws.onopen = lambda e: ws.send(text)
+        ws.onmessage = lambda e: (got.append(e.data), ws.close())
+        assert ws.wait_closed(10)
+        assert got == [text]
+        frames = [f for f in server.observed(url)["frames"] if f["opcode"] == 1]
+        assert frames[0]["rsv"] == 4, "compressed"
+        return len(frames[0]["payload_hex"]) // 2
+
+    fast, default, best = sent(deflate_level=1), sent(), sent(deflate_level=9)
+    assert default * 5 < fast * 4 and best * 5 < fast * 4, (fast, default, best)
+    for bad in (0, 10):
+        with pytest.raises(ValueError, match="deflate_level"):
+            WebSocket(server.url("/echo"), deflate_level=bad)
+    with pytest.raises(TypeError):
+        WebSocket(server.url("/echo"), deflate_level="fast")

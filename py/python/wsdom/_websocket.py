@@ -187,8 +187,8 @@ class WebSocket(_wsdom.WebSocket):
     ``client_cert_pem`` and ``client_key_pem`` (text), ``insecure``, ``default_roots``,
     ``connect_timeout``, ``close_timeout``, ``max_message_size``, ``max_frame_size``,
     ``max_buffered_amount``, ``read_chunk_size``, ``ping_interval``, ``pong_timeout``,
-    ``deflate``, ``deflate_threshold``, ``binaryType``, and the event handlers ``onopen``,
-    ``onmessage``, ``onerror`` and ``onclose``.
+    ``deflate``, ``deflate_threshold``, ``deflate_level`` (1-9, default 6), ``binaryType``,
+    and the event handlers ``onopen``, ``onmessage``, ``onerror`` and ``onclose``.
 
     Events wait until a listener, an event handler, a wait or an iteration is attached, then
     are dispatched in order: on a wsdom thread, or on the asyncio loop's thread if the

@@ -138,7 +138,11 @@ class Event:
     @property
     def isTrusted(self) -> bool: ...
     @property
-    def timeStamp(self) -> float: ...
+    def timeStamp(self) -> float:
+        """Milliseconds since the module was loaded when the event was fired. Events fired
+        back to back in one batch may share a clock reading (a few microseconds apart at most;
+        browsers coarsen ``timeStamp`` to 5-100 µs)."""
+        ...
     @property
     def defaultPrevented(self) -> bool: ...
     returnValue: bool
@@ -307,6 +311,7 @@ class WebSocket:
         pong_timeout: Optional[float] = None,
         deflate: bool = True,
         deflate_threshold: Optional[int] = None,
+        deflate_level: Optional[int] = None,
         binaryType: str = "blob",
         onopen: _EventHandler = None,
         onmessage: _EventHandler = None,
