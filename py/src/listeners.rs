@@ -49,6 +49,19 @@ impl Entry {
         }
     }
 
+    /// What to call: the callback object, or the current value of the event handler
+    /// attribute, read by `handler` (None once the attribute was cleared).
+    fn resolve(
+        &self,
+        py: Python<'_>,
+        handler: impl FnOnce(usize) -> Option<Py<PyAny>>,
+    ) -> Option<Py<PyAny>> {
+        match &self.callback {
+            Callback::Object(c) => Some(c.clone_ref(py)),
+            Callback::Handler(slot) => handler(*slot),
+        }
+    }
+
     fn same(&self, ty: &EvType, callback: *mut pyo3::ffi::PyObject, capture: bool) -> bool {
         self.capture == capture
             && self.ty == *ty
@@ -303,13 +316,12 @@ impl Listeners {
         let mut of_type = self.list.iter().filter(|e| e.ty == *ty);
         match (of_type.next(), of_type.next()) {
             (None, _) => Plan::Nothing,
-            (Some(only), None) if !only.once => match &only.callback {
-                Callback::Object(c) => Plan::One(c.clone_ref(py), only.passive),
-                Callback::Handler(slot) => match self.handler(py, *slot) {
-                    Some(h) => Plan::One(h, only.passive),
+            (Some(only), None) if !only.once => {
+                match only.resolve(py, |slot| self.handler(py, slot)) {
+                    Some(callback) => Plan::One(callback, only.passive),
                     None => Plan::Nothing,
-                },
-            },
+                }
+            }
             _ => Plan::Each(self.snapshot()),
         }
     }
@@ -341,12 +353,8 @@ fn invoke_listeners(
             let garbage = lock.lock().remove_entry(entry);
             drop(garbage);
         }
-        let callback = match &entry.callback {
-            Callback::Object(c) => c.clone_ref(py),
-            Callback::Handler(slot) => match lock.lock().handler(py, *slot) {
-                Some(h) => h,
-                None => continue,
-            },
+        let Some(callback) = entry.resolve(py, |slot| lock.lock().handler(py, slot)) else {
+            continue;
         };
         let callback = callback.into_bound(py);
         called += 1;
