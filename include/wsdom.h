@@ -669,7 +669,9 @@ ws_result ws_options_set_default_roots(ws_options *options, bool enabled);
 
 /**
  * Time allowed to establish the connection (DNS, TCP, TLS and the HTTP upgrade together),
- * in milliseconds (default 30000). When it runs out: `onerror`, then `onclose` 1006.
+ * in milliseconds (default 30000), from when the socket's turn comes (sockets to one host
+ * and port handshake one at a time; waiting behind the others does not count). When it runs
+ * out: `onerror`, then `onclose` 1006.
  *
  * Errors: `WS_INVALID_ARGUMENT` (0), `WS_NULL_ARGUMENT`, `WS_INVALID_HANDLE`. Thread: any.
  */

@@ -66,10 +66,18 @@ impl Reader {
 /// Runs one socket from connect to the `close` event.
 pub(crate) async fn run(sock: Arc<Socket>) {
     let timeout = sock.options.connect_timeout;
+    let connect = async {
+        // One opening handshake at a time per host and port (RFC 6455 §4.1). The connect
+        // timeout starts when this socket's turn comes, so a burst of sockets to one server
+        // does not fail for the time spent behind each other (each wait is bounded by the
+        // timeouts of the sockets ahead); `close()` still ends the wait at once.
+        let _turn = dial::handshake_turn(&sock.url).await;
+        tokio::time::timeout(timeout, establish(&sock)).await
+    };
     let outcome = tokio::select! {
         biased;
         reason = wait_for_fail(&sock) => Err(reason),
-        r = tokio::time::timeout(timeout, establish(&sock)) => match r {
+        r = connect => match r {
             Ok(r) => r,
             Err(_) => Err(format!("the connection was not established within {timeout:?}")),
         },
@@ -109,10 +117,9 @@ struct Established {
     leftover: BytesMut,
 }
 
+/// Connects and upgrades; the caller holds the handshake turn for `sock.url`.
 async fn establish(sock: &Socket) -> Result<Established, String> {
     let url = &sock.url;
-    // One opening handshake at a time per host and port (RFC 6455 §4.1).
-    let _turn = dial::handshake_turn(url).await;
     let stream = dial::open(url, &sock.options).await?;
     let offer = sock.options.deflate.then_some(crate::deflate::OFFER);
     let request = build_request(url, &sock.protocols, offer, &sock.options.headers);

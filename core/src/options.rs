@@ -35,7 +35,9 @@ pub struct Options {
     pub tls: TlsOptions,
     /// Which proxy to go through (default: from the environment, as curl reads it).
     pub proxy: ProxySetting,
-    /// Time allowed for DNS, TCP, TLS and the HTTP upgrade together (default 30 s).
+    /// Time allowed for DNS, TCP, TLS and the HTTP upgrade together (default 30 s), from
+    /// when the socket's turn comes: sockets to one host and port handshake one at a time
+    /// (RFC 6455 §4.1), and waiting behind the others does not count.
     pub connect_timeout: Duration,
     /// Time allowed for the closing handshake before the TCP connection is dropped (default 5 s).
     pub close_timeout: Duration,

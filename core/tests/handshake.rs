@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use wsdom_core::{Event, ReadyState};
+use wsdom_core::{Event, Options, ReadyState};
 
 /// Every handshake failure: error (readyState 3) then close 1006, never open.
 fn assert_fails(url: &str, protocols: &[&str], why: &str) {
@@ -179,4 +179,26 @@ fn one_handshake_at_a_time_per_host_and_port() {
     b.close(None, None).unwrap();
     until_close(&rxa);
     until_close(&rxb);
+}
+
+#[test]
+fn connect_timeout_does_not_count_the_wait_for_other_handshakes() {
+    // Three sockets to one host: their 400 ms handshakes run one after the other, so the
+    // third opens ~1.2 s after it was created, beyond its 1 s connect timeout; its own
+    // handshake took 400 ms, within it.
+    let srv = server();
+    let opts = || Options {
+        connect_timeout: std::time::Duration::from_millis(1000),
+        ..Options::default()
+    };
+    let url = srv.url("/delay-handshake?ms=400");
+    let sockets: Vec<_> = (0..3).map(|_| open_with(&url, &[], opts())).collect();
+    for (ws, rx) in &sockets {
+        let ev = next(rx).event;
+        assert!(matches!(ev, Event::Open), "{ev:?}");
+        ws.close(None, None).unwrap();
+    }
+    for (_, rx) in &sockets {
+        until_close(rx);
+    }
 }

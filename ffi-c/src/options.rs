@@ -291,7 +291,9 @@ pub extern "C" fn ws_options_set_default_roots(
 }
 
 /// Time allowed to establish the connection (DNS, TCP, TLS and the HTTP upgrade together),
-/// in milliseconds (default 30000). When it runs out: `onerror`, then `onclose` 1006.
+/// in milliseconds (default 30000), from when the socket's turn comes (sockets to one host
+/// and port handshake one at a time; waiting behind the others does not count). When it runs
+/// out: `onerror`, then `onclose` 1006.
 ///
 /// Errors: `WS_INVALID_ARGUMENT` (0), `WS_NULL_ARGUMENT`, `WS_INVALID_HANDLE`. Thread: any.
 #[no_mangle]
