@@ -245,9 +245,16 @@ async fn write_plain(sock: Arc<Socket>, half: Arc<OwnedWriteHalf>) {
         match sock.outbox.flush_direct(&half) {
             Ok(true) => notified.await,
             Ok(false) => {
-                if half.writable().await.is_err() {
-                    sock.control.notify.notify_one();
-                    return;
+                // Wait for room in the kernel, or for the end of the connection: a server that
+                // stops reading must not keep the socket (this task holds it) open after the
+                // close timeout or a failure shut the outbox.
+                match unless_shut(&sock, half.writable()).await {
+                    None => return,
+                    Some(Ok(())) => {}
+                    Some(Err(_)) => {
+                        sock.control.notify.notify_one();
+                        return;
+                    }
                 }
             }
             Err(_) => {
@@ -272,7 +279,12 @@ async fn write_stream(sock: Arc<Socket>, mut half: WriteHalf<Box<dyn ByteStream>
             continue;
         }
         for chunk in chunks {
-            if let Err(e) = half.write_all(crate::outbox::Outbox::bytes(&chunk)).await {
+            let Some(written) =
+                unless_shut(&sock, half.write_all(crate::outbox::Outbox::bytes(&chunk))).await
+            else {
+                return;
+            };
+            if let Err(e) = written {
                 sock.outbox
                     .write_error
                     .lock()
@@ -282,9 +294,31 @@ async fn write_stream(sock: Arc<Socket>, mut half: WriteHalf<Box<dyn ByteStream>
             }
             sock.outbox.written(chunk);
         }
-        if half.flush().await.is_err() {
-            sock.control.notify.notify_one();
-            return;
+        match unless_shut(&sock, half.flush()).await {
+            None => return,
+            Some(Ok(())) => {}
+            Some(Err(_)) => {
+                sock.control.notify.notify_one();
+                return;
+            }
+        }
+    }
+}
+
+/// Runs `write` (a write to the server, or a wait for room to write) to its end, unless the
+/// outbox is shut first (None). A server that stops reading must not keep the connection,
+/// which the writer task holds, open after the close timeout or a failure ended it.
+async fn unless_shut<F: std::future::Future>(sock: &Socket, write: F) -> Option<F::Output> {
+    tokio::pin!(write);
+    loop {
+        let woken = sock.outbox.wake_writer.notified();
+        if sock.outbox.is_shut() {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            done = &mut write => return Some(done),
+            _ = woken => {}
         }
     }
 }

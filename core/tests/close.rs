@@ -170,3 +170,61 @@ fn go_away_sends_1001() {
     let events = until_close(&rx);
     assert_eq!(close_of(&events).code, 1001);
 }
+
+/// How many of this process's descriptors are TCP sockets connected to `port` (the
+/// in-process test server's own sockets have `port` as their local port, not remote).
+fn client_sockets_to(port: u16) -> usize {
+    let mut inodes = std::collections::HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let remote_port = f.get(2).and_then(|a| a.rsplit(':').next());
+            if remote_port.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port) {
+                inodes.insert(format!("socket:[{}]", f[9]));
+            }
+        }
+    }
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|l| inodes.contains(l.to_string_lossy().as_ref()))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_server_that_stops_reading_does_not_keep_the_connection_after_the_close_timeout() {
+    let srv = server();
+    let opts = Options {
+        close_timeout: Duration::from_millis(300),
+        ..Options::default()
+    };
+    // /slow writes one byte every 10 s and reads nothing meanwhile: our sends back up.
+    let (ws, rx) = open_with(&srv.url("/slow?interval_ms=10000"), &[], opts);
+    assert!(matches!(next(&rx).event, Event::Open));
+    assert_eq!(client_sockets_to(srv.port()), 1);
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        ws.send_binary(&chunk).unwrap();
+    }
+    assert!(ws.buffered_amount() > 0, "the kernel took everything");
+    ws.close(None, None).unwrap();
+    let events = until_close(&rx);
+    let close = close_of(&events);
+    assert_eq!((close.code, close.was_clean), (1006, false));
+    // The socket is released soon after the close event, not when the server next writes.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while client_sockets_to(srv.port()) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        client_sockets_to(srv.port()),
+        0,
+        "the connection is still open"
+    );
+}

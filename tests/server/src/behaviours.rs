@@ -23,6 +23,9 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 const MAX_DELAY_MS: u64 = 60_000;
 /// How long `/raw` keeps the connection after writing its response.
 const RAW_HOLD: Duration = Duration::from_secs(10);
+/// How long `/never-handshake` holds a connection: beyond any client's default connect
+/// timeout (wsdom's is 30 s), so that the client's timeout is what ends it.
+const NEVER_HANDSHAKE_HOLD: Duration = Duration::from_secs(90);
 /// How long `/close` waits for the client's Close reply.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(10);
 /// Upper bound on the bytes `/push` sends in total.
@@ -94,7 +97,7 @@ async fn route<S: Transport>(
         return raw(stream, &req, &target, &rec).await;
     }
     if path == "/never-handshake" {
-        return discard_until(&mut stream, Instant::now() + HOLD, &rec).await;
+        return discard_until(&mut stream, Instant::now() + NEVER_HANDSHAKE_HOLD, &rec).await;
     }
     if !WS_PATHS.contains(&path) {
         let resp = handshake::simple_response(404, &[], b"unknown path");
