@@ -13,9 +13,9 @@
 //!
 //! Loopback only, one tokio current-thread runtime on its own thread, like [`crate::TestServer`].
 
+use crate::ServerThread;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,8 +34,7 @@ const DEFLATE: &str = "permessage-deflate; server_no_context_takeover; client_no
 /// A running non-recording echo server; stopped by [`BulkEchoServer::stop`] or on drop.
 pub struct BulkEchoServer {
     port: u16,
-    stop_tx: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _thread: ServerThread,
 }
 
 impl BulkEchoServer {
@@ -46,24 +45,15 @@ impl BulkEchoServer {
         socket.set_reuseaddr(true)?;
         socket.bind(addr)?;
         let port = socket.local_addr()?.port();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("wsdom-bulk-echo-{port}"))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    // A deep backlog: load tests open a thousand connections at once.
-                    if let Ok(listener) = socket.listen(4096) {
-                        serve(listener, stop_rx).await;
-                    }
-                });
-            })?;
+        let thread = ServerThread::spawn(format!("wsdom-bulk-echo-{port}"), move |stop| async {
+            // A deep backlog: load tests open a thousand connections at once.
+            if let Ok(listener) = socket.listen(4096) {
+                serve(listener, stop).await;
+            }
+        })?;
         Ok(BulkEchoServer {
             port,
-            stop_tx: Some(stop_tx),
-            thread: Some(thread),
+            _thread: thread,
         })
     }
 
@@ -75,17 +65,6 @@ impl BulkEchoServer {
     /// Stops the server and closes all its connections (also done on drop).
     pub fn stop(self) {
         drop(self);
-    }
-}
-
-impl Drop for BulkEchoServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop_tx.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -55,8 +55,70 @@ pub struct TestServer {
     opts: ServerOptions,
     ca_pem: Option<String>,
     log: ObservedLog,
+    _thread: ServerThread,
+}
+
+/// For the server binaries: returns once stdin reaches EOF (or fails), so that a server
+/// started by a script ends when the script does; with `ignore_stdin`, never returns.
+pub fn wait_for_stdin_eof(ignore_stdin: bool) {
+    use std::io::Read;
+    if ignore_stdin {
+        loop {
+            std::thread::park();
+        }
+    }
+    let mut sink = [0u8; 4096];
+    let mut stdin = io::stdin().lock();
+    loop {
+        match stdin.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+}
+
+/// A server's own thread and tokio runtime. Dropping it stops the server: the stop signal
+/// ends the accept loop, and dropping the runtime cancels every connection task, closing
+/// their sockets.
+pub(crate) struct ServerThread {
     stop_tx: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl ServerThread {
+    /// Runs the future `serve(stop)` on a new thread named `name`, on a current-thread
+    /// runtime; `stop` resolves when the server is dropped.
+    pub(crate) fn spawn<F, Fut>(name: String, serve: F) -> io::Result<ServerThread>
+    where
+        F: FnOnce(oneshot::Receiver<()>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
+            runtime.block_on(serve(stop_rx));
+            drop(runtime);
+        })?;
+        Ok(ServerThread {
+            stop_tx: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop_tx.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl TestServer {
@@ -77,26 +139,17 @@ impl TestServer {
         } else {
             (None, None)
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         let log = ObservedLog::default();
-        let (stop_tx, stop_rx) = oneshot::channel();
         let thread_log = log.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("wsdom-testserver-{port}"))
-            .spawn(move || {
-                runtime.block_on(serve(listener, acceptor, thread_log, stop_rx));
-                // Dropping the runtime cancels every connection task, closing sockets.
-                drop(runtime);
-            })?;
+        let thread = ServerThread::spawn(format!("wsdom-testserver-{port}"), move |stop| {
+            serve(listener, acceptor, thread_log, stop)
+        })?;
         Ok(TestServer {
             port,
             opts,
             ca_pem,
             log,
-            stop_tx: Some(stop_tx),
-            thread: Some(thread),
+            _thread: thread,
         })
     }
 
@@ -153,17 +206,6 @@ impl TestServer {
     /// Stops the server and closes all its connections (also done on drop).
     pub fn stop(self) {
         drop(self);
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop_tx.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

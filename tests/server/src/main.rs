@@ -6,7 +6,7 @@
 //! https`), prints exactly one line `LISTENING <port>` to stdout, then runs
 //! until stdin reaches EOF (unless `--ignore-stdin`) or the process gets SIGTERM.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use wsdom_testserver::{ProxyKind, ProxyOptions, ProxyServer, ServerOptions, TestServer};
@@ -146,22 +146,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if args.ignore_stdin {
-        loop {
-            std::thread::park();
-        }
-    }
-    // Run until stdin reaches EOF (or fails); SIGTERM's default action ends the process.
-    let mut sink = [0u8; 4096];
-    let mut stdin = io::stdin().lock();
-    loop {
-        match stdin.read(&mut sink) {
-            Ok(0) => break,
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        }
-    }
+    // Run until stdin reaches EOF; SIGTERM's default action ends the process.
+    wsdom_testserver::wait_for_stdin_eof(args.ignore_stdin);
     match server {
         Running::Server(s) => s.stop(),
         Running::Proxy(p) => p.stop(),

@@ -2,7 +2,7 @@
 //! (see `wsdom_testserver::BulkEchoServer`). Prints exactly one line `LISTENING <port>`, then
 //! runs until stdin reaches EOF (unless `--ignore-stdin`) or the process gets SIGTERM.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use wsdom_testserver::BulkEchoServer;
@@ -32,21 +32,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if ignore_stdin {
-        loop {
-            std::thread::park();
-        }
-    }
-    let mut sink = [0u8; 4096];
-    let mut stdin = io::stdin().lock();
-    loop {
-        match stdin.read(&mut sink) {
-            Ok(0) => break,
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        }
-    }
+    // Run until stdin reaches EOF; SIGTERM's default action ends the process.
+    wsdom_testserver::wait_for_stdin_eof(ignore_stdin);
     server.stop();
     ExitCode::SUCCESS
 }
