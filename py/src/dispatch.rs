@@ -394,19 +394,10 @@ impl Bridge {
 
     /// Dispatches one event to Python (GIL held).
     fn dispatch(&self, py: Python<'_>, event: CoreEvent, kind: Kind) {
-        let pin = {
-            let mut st = self.state.lock();
-            let pin = st.pin.as_ref().map(|p| p.clone_ref(py));
-            if pin.is_none() {
-                st.record(kind);
-            }
-            pin
-        };
+        let pin = self.state.lock().pin.as_ref().map(|p| p.clone_ref(py));
         let Some(target) = pin else {
-            self.wake_waiters(kind);
-            if kind == Kind::Close {
-                self.unregister();
-            }
+            // Unpinned since `handle_event` looked (rare): nobody in Python waits for it.
+            self.record_only(kind);
             return;
         };
         if kind == Kind::Message && !self.observed.load(Ordering::Acquire) {
