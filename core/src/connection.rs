@@ -519,25 +519,22 @@ fn decode_buffered(
                 buf.reserve(n.min(MAX_READ_AHEAD));
                 return Ok(());
             }
-            Decoded::Frame { consumed, item } => {
-                match item {
-                    None | Some(Incoming::Pong) => {}
-                    Some(Incoming::Message(m)) => sock.emit_in(batch, RawEvent::Message(m)),
-                    Some(Incoming::Ping(payload)) => {
-                        let mut frame = Vec::new();
-                        encode_frame(OpCode::Control(Control::Pong), &payload, &mut frame);
-                        sock.outbox.push_control(Chunk::control(frame));
-                    }
-                    Some(Incoming::Close(body)) => {
-                        sock.emit_in(batch, RawEvent::Closing);
-                        // Echo the code (RFC 6455 §5.5.1); an empty body stays empty.
-                        let reply = body.as_ref().map(|(c, _)| c.to_be_bytes().to_vec());
-                        queue_close(sock, &reply.unwrap_or_default());
-                        *close_received = Some(body);
-                    }
+            Decoded::Frame(item) => match item {
+                None | Some(Incoming::Pong) => {}
+                Some(Incoming::Message(m)) => sock.emit_in(batch, RawEvent::Message(m)),
+                Some(Incoming::Ping(payload)) => {
+                    let mut frame = Vec::new();
+                    encode_frame(OpCode::Control(Control::Pong), &payload, &mut frame);
+                    sock.outbox.push_control(Chunk::control(frame));
                 }
-                buf.advance(consumed);
-            }
+                Some(Incoming::Close(body)) => {
+                    sock.emit_in(batch, RawEvent::Closing);
+                    // Echo the code (RFC 6455 §5.5.1); an empty body stays empty.
+                    let reply = body.as_ref().map(|(c, _)| c.to_be_bytes().to_vec());
+                    queue_close(sock, &reply.unwrap_or_default());
+                    *close_received = Some(body);
+                }
+            },
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! The events a WebSocket fires, as the browser shapes them.
 
+use bytes::Bytes;
 use std::fmt;
 
 /// A received message, after defragmentation and UTF-8 validation.
@@ -7,8 +8,8 @@ use std::fmt;
 pub enum Message {
     /// A text message (opcode 0x1), valid UTF-8.
     Text(String),
-    /// A binary message (opcode 0x2).
-    Binary(Vec<u8>),
+    /// A binary message (opcode 0x2). A large one shares the connection's read buffer (no copy).
+    Binary(Bytes),
 }
 
 impl Message {

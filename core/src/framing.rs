@@ -3,6 +3,7 @@
 
 use crate::deflate::Inflater;
 use crate::event::Message;
+use bytes::{Buf, Bytes, BytesMut};
 use std::io::Cursor;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
@@ -13,6 +14,10 @@ pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 pub const CLOSE_INVALID_DATA: u16 = 1007;
 /// Close code for a message or frame above the configured size limit.
 pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// Unfragmented binary payloads of at least this many bytes are handed out as a view of the
+/// read buffer instead of a copy (see [`take_payload`]).
+const SHARE_MIN: usize = 4096;
 
 /// Appends one masked client frame (FIN set) carrying `payload` to `out`; returns the header
 /// length, so callers can tell framing bytes from payload bytes.
@@ -170,13 +175,13 @@ impl Assembler {
         to_message(p.is_text, data)
     }
 
-    /// Decodes the next item from the front of `buf`.
+    /// Decodes the next frame from the front of `buf` and removes it from `buf`.
     ///
-    /// Returns `Ok(None)` when `buf` holds no complete frame yet (and how many more bytes are
-    /// needed at least), or the number of bytes consumed and, unless the frame was only a
-    /// fragment, the item it completed.
-    pub fn decode(&mut self, buf: &[u8]) -> Result<Decoded, ProtocolError> {
-        let mut cursor = Cursor::new(buf);
+    /// Returns [`Decoded::NeedMore`] (leaving `buf` as it was) when `buf` holds no complete
+    /// frame yet, else the item the frame completed, if any (`None` for a fragment). On an
+    /// error the connection must fail; what is left in `buf` is unspecified.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, ProtocolError> {
+        let mut cursor = Cursor::new(&buf[..]);
         let (header, len) = match FrameHeader::parse(&mut cursor) {
             Ok(Some(h)) => h,
             Ok(None) => return Ok(Decoded::NeedMore(0)),
@@ -287,6 +292,12 @@ impl Assembler {
                 if len > self.limits.max_message_size {
                     return Err(too_big(len, self.limits.max_message_size));
                 }
+                if header.is_final && !header.rsv1 && !is_text {
+                    let data = take_payload(buf, header_len, total);
+                    return Ok(Decoded::Frame(Some(Incoming::Message(Message::Binary(
+                        data,
+                    )))));
+                }
                 let partial = Partial {
                     is_text,
                     compressed: header.rsv1,
@@ -300,10 +311,25 @@ impl Assembler {
                 }
             }
         };
-        Ok(Decoded::Frame {
-            consumed: total,
-            item,
-        })
+        buf.advance(total);
+        Ok(Decoded::Frame(item))
+    }
+}
+
+/// Removes the frame of `total` bytes (header included) from the front of `buf` and returns its
+/// payload. A large payload is split off the read buffer without a copy when that keeps at most
+/// four times its size alive (the rest of the buffer's allocation stays with the message until
+/// it is dropped); smaller ones are copied, so that a small message never pins a large buffer.
+fn take_payload(buf: &mut BytesMut, header_len: usize, total: usize) -> Bytes {
+    let len = total - header_len;
+    if len >= SHARE_MIN && len * 4 >= buf.capacity() {
+        let mut frame = buf.split_to(total);
+        frame.advance(header_len);
+        frame.freeze()
+    } else {
+        let payload = Bytes::copy_from_slice(&buf[header_len..total]);
+        buf.advance(total);
+        payload
     }
 }
 
@@ -319,13 +345,8 @@ fn too_big(size: usize, limit: usize) -> ProtocolError {
 pub enum Decoded {
     /// Not enough bytes for a whole frame; at least this many more are needed (0: unknown).
     NeedMore(usize),
-    /// One frame was consumed; `item` is set when it completed something.
-    Frame {
-        /// Bytes of `buf` the frame took.
-        consumed: usize,
-        /// The completed message or control item, if any.
-        item: Option<Incoming>,
-    },
+    /// One frame was consumed; it completed this message or control item, if any.
+    Frame(Option<Incoming>),
 }
 
 fn to_message(is_text: bool, data: Vec<u8>) -> Result<Message, ProtocolError> {
@@ -334,7 +355,7 @@ fn to_message(is_text: bool, data: Vec<u8>) -> Result<Message, ProtocolError> {
             .map(Message::Text)
             .map_err(|_| violation(CLOSE_INVALID_DATA, "invalid UTF-8 in a text message"))
     } else {
-        Ok(Message::Binary(data))
+        Ok(Message::Binary(Bytes::from(data)))
     }
 }
 
@@ -394,18 +415,24 @@ mod tests {
     /// Decodes all of `bytes`, returning the items, or the first error.
     fn decode_all(bytes: &[u8]) -> Result<Vec<Incoming>, ProtocolError> {
         let mut a = Assembler::new(LIMITS);
+        let mut buf = BytesMut::from(bytes);
         let mut items = Vec::new();
-        let mut pos = 0;
-        while pos < bytes.len() {
-            match a.decode(&bytes[pos..])? {
+        while !buf.is_empty() {
+            let before = buf.len();
+            match a.decode(&mut buf)? {
                 Decoded::NeedMore(_) => panic!("truncated input in test"),
-                Decoded::Frame { consumed, item } => {
-                    pos += consumed;
+                Decoded::Frame(item) => {
+                    assert!(buf.len() < before, "a frame consumes bytes");
                     items.extend(item);
                 }
             }
         }
         Ok(items)
+    }
+
+    /// Decodes one frame from `bytes` with `a`.
+    fn decode_one(a: &mut Assembler, bytes: &[u8]) -> Result<Decoded, ProtocolError> {
+        a.decode(&mut BytesMut::from(bytes))
     }
 
     fn err_code(bytes: &[u8]) -> u16 {
@@ -455,17 +482,67 @@ mod tests {
                 Incoming::Message(Message::Text("test".into())),
                 Incoming::Ping(b"p".to_vec()),
                 Incoming::Message(Message::Text("h\u{e9}".into())),
-                Incoming::Message(Message::Binary(vec![0; 70000])),
+                Incoming::Message(Message::Binary(vec![0; 70000].into())),
             ]
         );
+    }
+
+    #[test]
+    fn large_binary_payloads_share_the_read_buffer_small_ones_are_copied() {
+        let mut bytes = server_frame(0x82, &[7; 64 << 10]);
+        bytes.extend(server_frame(0x82, &[8; 64]));
+        let mut buf = BytesMut::from(&bytes[..]);
+        let start = buf.as_ptr() as usize;
+        let mut a = Assembler::new(LIMITS);
+        let Decoded::Frame(Some(Incoming::Message(Message::Binary(big)))) =
+            a.decode(&mut buf).unwrap()
+        else {
+            panic!("a binary message")
+        };
+        assert_eq!(big, vec![7u8; 64 << 10]);
+        // The payload is the buffer's own bytes, right after the 10-byte header.
+        assert_eq!(big.as_ptr() as usize, start + 10);
+        let small_at = buf.as_ptr() as usize + 2;
+        let Decoded::Frame(Some(Incoming::Message(Message::Binary(small)))) =
+            a.decode(&mut buf).unwrap()
+        else {
+            panic!("a binary message")
+        };
+        assert_eq!(small, vec![8u8; 64]);
+        assert_ne!(
+            small.as_ptr() as usize,
+            small_at,
+            "a small payload is a copy"
+        );
+        assert!(buf.is_empty());
+        // A large payload in a much larger buffer is copied too: it must not pin the buffer.
+        let mut buf = BytesMut::with_capacity(1 << 20);
+        buf.extend_from_slice(&server_frame(0x82, &[9; 8 << 10]));
+        let at = buf.as_ptr() as usize + 4;
+        let Decoded::Frame(Some(Incoming::Message(Message::Binary(mid)))) =
+            a.decode(&mut buf).unwrap()
+        else {
+            panic!("a binary message")
+        };
+        assert_eq!(mid, vec![9u8; 8 << 10]);
+        assert_ne!(mid.as_ptr() as usize, at);
     }
 
     #[test]
     fn incomplete_input_needs_more() {
         let bytes = server_frame(0x82, &[1; 300]);
         let mut a = Assembler::new(LIMITS);
-        assert_eq!(a.decode(&bytes[..1]).unwrap(), Decoded::NeedMore(0));
-        assert_eq!(a.decode(&bytes[..10]).unwrap(), Decoded::NeedMore(294));
+        assert_eq!(
+            decode_one(&mut a, &bytes[..1]).unwrap(),
+            Decoded::NeedMore(0)
+        );
+        let mut buf = BytesMut::from(&bytes[..10]);
+        assert_eq!(a.decode(&mut buf).unwrap(), Decoded::NeedMore(294));
+        assert_eq!(
+            buf.len(),
+            10,
+            "nothing is consumed before the frame is complete"
+        );
     }
 
     #[test]
@@ -521,11 +598,11 @@ mod tests {
         // A length with the top bit set is a protocol error, not a size error.
         let header = [0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1];
         let mut a = Assembler::new(LIMITS);
-        assert_eq!(a.decode(&header).unwrap_err().close_code, 1002);
+        assert_eq!(decode_one(&mut a, &header).unwrap_err().close_code, 1002);
         // A 2 GiB frame header: refused from the header alone.
         let header = [0x82, 127, 0, 0, 0, 0, 0x80, 0, 0, 0];
         let mut a = Assembler::new(LIMITS);
-        assert_eq!(a.decode(&header).unwrap_err().close_code, 1009);
+        assert_eq!(decode_one(&mut a, &header).unwrap_err().close_code, 1009);
         // Fragments adding up past the message limit.
         let mut b = Vec::new();
         b.extend(server_frame(0x02, &vec![0; 1 << 20]));
@@ -547,28 +624,24 @@ mod tests {
         let mut bytes = server_frame(0x41, a);
         bytes.extend(server_frame(0x80, b));
         let mut asm = Assembler::with_inflater(LIMITS, Inflater::new(&params));
-        let Decoded::Frame {
-            consumed,
-            item: None,
-        } = asm.decode(&bytes).unwrap()
-        else {
-            panic!("first fragment")
-        };
-        let Decoded::Frame { item, .. } = asm.decode(&bytes[consumed..]).unwrap() else {
-            panic!("second fragment")
-        };
-        assert_eq!(item, Some(Incoming::Message(Message::Text(hello))));
+        let mut buf = BytesMut::from(&bytes[..]);
+        assert_eq!(asm.decode(&mut buf).unwrap(), Decoded::Frame(None));
+        assert_eq!(
+            asm.decode(&mut buf).unwrap(),
+            Decoded::Frame(Some(Incoming::Message(Message::Text(hello))))
+        );
         // RSV1 on a continuation or a control frame is still an error.
         let mut asm = Assembler::with_inflater(LIMITS, Inflater::new(&params));
         let mut bad = server_frame(0x01, b"a");
         bad.extend(server_frame(0xc0, b"b"));
-        let Decoded::Frame { consumed, .. } = asm.decode(&bad).unwrap() else {
-            panic!()
-        };
-        assert_eq!(asm.decode(&bad[consumed..]).unwrap_err().close_code, 1002);
+        let mut buf = BytesMut::from(&bad[..]);
+        assert_eq!(asm.decode(&mut buf).unwrap(), Decoded::Frame(None));
+        assert_eq!(asm.decode(&mut buf).unwrap_err().close_code, 1002);
         let mut asm = Assembler::with_inflater(LIMITS, Inflater::new(&params));
         assert_eq!(
-            asm.decode(&server_frame(0xc9, b"")).unwrap_err().close_code,
+            decode_one(&mut asm, &server_frame(0xc9, b""))
+                .unwrap_err()
+                .close_code,
             1002
         );
         // A decompression bomb: 10 MiB of zeros against a 2 MiB message limit.
@@ -576,7 +649,7 @@ mod tests {
         deflater.compress(&vec![0u8; 10 << 20], &mut bomb);
         let mut asm = Assembler::with_inflater(LIMITS, Inflater::new(&params));
         assert_eq!(
-            asm.decode(&server_frame(0xc2, &bomb))
+            decode_one(&mut asm, &server_frame(0xc2, &bomb))
                 .unwrap_err()
                 .close_code,
             1009
@@ -584,7 +657,7 @@ mod tests {
         // Garbage that is not DEFLATE: invalid data.
         let mut asm = Assembler::with_inflater(LIMITS, Inflater::new(&params));
         assert_eq!(
-            asm.decode(&server_frame(0xc2, &[0xff; 8]))
+            decode_one(&mut asm, &server_frame(0xc2, &[0xff; 8]))
                 .unwrap_err()
                 .close_code,
             1007

@@ -42,6 +42,8 @@ pub mod subprotocol;
 mod tls;
 
 pub use address::{origin_of, parse_websocket_url};
+/// The byte buffer type of [`Message::Binary`] (from the `bytes` crate).
+pub use bytes::Bytes;
 pub use error::{DomError, ErrorKind};
 pub use event::{CloseEvent, Event, EventHandler, Message};
 pub use options::{Options, TlsOptions};

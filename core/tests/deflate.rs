@@ -74,7 +74,7 @@ fn byte_exact_round_trips_with_every_parameter_combination() {
             let seed = (k * 10 + i) as u32 + 7;
             let bin = random_bytes(*size, seed);
             ws.send_binary(&bin).unwrap();
-            sent.push(Message::Binary(bin));
+            sent.push(Message::Binary(bin.into()));
             let text = json_text(*size);
             ws.send_text(&text).unwrap();
             sent.push(Message::Text(text));

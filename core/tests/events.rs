@@ -134,7 +134,7 @@ fn fragmented_and_split_utf8_messages_are_reassembled() {
         other => panic!("{other:?}"),
     }
     match next(&rx).event {
-        Event::Message(Message::Binary(b)) => assert_eq!(b, [1, 2, 3]),
+        Event::Message(Message::Binary(b)) => assert_eq!(b[..], [1, 2, 3]),
         other => panic!("{other:?}"),
     }
     ws.close(None, None).unwrap();

@@ -60,7 +60,7 @@ fn buffered_amount_grows_by_utf8_length_then_drains() {
             Message::Text("\u{e5}".into()),
             Message::Text("\u{5336}".into()),
             Message::Text("\u{1047e}".into()),
-            Message::Binary(vec![0; 10]),
+            Message::Binary(vec![0; 10].into()),
             Message::Text(String::new()),
         ]
     );
@@ -119,6 +119,49 @@ fn send_after_close_is_discarded_but_counted() {
     let obs = srv.wait_finished(1, Duration::from_secs(5));
     let ops: Vec<u8> = obs[0].frames.iter().map(|f| f.opcode).collect();
     assert_eq!(ops, [8]);
+}
+
+#[test]
+fn received_messages_kept_while_more_arrive_stay_intact() {
+    // Large payloads are views of the read buffer: the ones kept must not be overwritten by
+    // the reads of the messages after them, whatever sizes the reads and messages have.
+    let srv = server();
+    let (ws, rx) = open(&srv.url("/echo"), &[]);
+    assert!(matches!(next(&rx).event, Event::Open));
+    let sizes = [
+        100_000usize,
+        4096,
+        70_000,
+        64,
+        300_000,
+        5000,
+        16_384,
+        1,
+        200_000,
+    ];
+    let payload =
+        |i: usize, len: usize| -> Vec<u8> { (0..len).map(|j| (j * 31 + i * 17) as u8).collect() };
+    for round in 0..3 {
+        for (i, &len) in sizes.iter().enumerate() {
+            ws.send_binary(&payload(round * 100 + i, len)).unwrap();
+        }
+    }
+    let mut kept = Vec::new();
+    for _ in 0..3 * sizes.len() {
+        match next(&rx).event {
+            Event::Message(Message::Binary(b)) => kept.push(b),
+            other => panic!("{other:?}"),
+        }
+    }
+    for (k, b) in kept.iter().enumerate() {
+        let (round, i) = (k / sizes.len(), k % sizes.len());
+        assert!(
+            b[..] == payload(round * 100 + i, sizes[i])[..],
+            "message {k}"
+        );
+    }
+    ws.close(None, None).unwrap();
+    until_close(&rx);
 }
 
 #[test]

@@ -204,7 +204,9 @@ impl Shared {
                 if let (Some(f), ud) = table.onmessage {
                     let (kind, bytes) = match message {
                         // Text gets a NUL terminator after its `len` bytes.
-                        Message::Text(s) => (WS_MESSAGE_TEXT, nul_terminated(s.into_bytes())),
+                        Message::Text(s) => {
+                            (WS_MESSAGE_TEXT, nul_terminated(s.into_bytes()).into())
+                        }
                         Message::Binary(b) => (WS_MESSAGE_BINARY, b),
                     };
                     let len = bytes.len() - usize::from(kind == WS_MESSAGE_TEXT);

@@ -8,7 +8,6 @@ use crate::events::{self, EvType, Event};
 use crate::lifecycle;
 use crate::listeners::{self, Entry, Listeners, OnError};
 use crate::{loops, options};
-use bytes::Bytes;
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::gc::PyVisit;
@@ -134,7 +133,6 @@ impl WebSocket {
                 this.origin.clone_ref(py),
             ),
             CoreEvent::Message(Message::Binary(bytes)) => {
-                let bytes = Bytes::from(bytes);
                 let data = if this.arraybuffer.load(Ordering::Acquire) {
                     buffer::memoryview(py, bytes)?
                 } else {
