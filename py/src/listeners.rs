@@ -259,13 +259,26 @@ pub(crate) fn handle_error(
 /// Calls a listener's callback: the object itself if callable, else its `handleEvent`.
 fn call(callback: &Bound<'_, PyAny>, event: &Bound<'_, PyAny>) -> PyResult<()> {
     if callback.is_callable() {
-        callback.call1((event,))?;
+        call_with(callback, event)?;
     } else {
-        callback
-            .getattr(pyo3::intern!(callback.py(), "handleEvent"))?
-            .call1((event,))?;
+        let method = callback.getattr(pyo3::intern!(callback.py(), "handleEvent"))?;
+        call_with(&method, event)?;
     }
     Ok(())
+}
+
+/// `f(arg)`. PyO3's `call1` builds an argument tuple per call under the abi3-py39 API;
+/// `PyObject_CallFunctionObjArgs` (stable ABI) passes the argument on the C stack by vectorcall.
+fn call_with<'py>(f: &Bound<'py, PyAny>, arg: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: both pointers are live objects; the argument list is NULL-terminated.
+    unsafe {
+        let result = pyo3::ffi::PyObject_CallFunctionObjArgs(
+            f.as_ptr(),
+            arg.as_ptr(),
+            std::ptr::null_mut::<pyo3::ffi::PyObject>(),
+        );
+        Bound::from_owned_ptr_or_err(f.py(), result)
+    }
 }
 
 /// How an event starts its dispatch.
