@@ -53,10 +53,15 @@ ALL_MODES = {"rr", "push", "send", "conns", "setup"}
 Z_MODES = {"zpush", "zsend"}
 CLIENTS = {
     "raw": ("C", [BUILD / "raw_client"], {"rr", "push", "send", "setup"}),
+    # Ceilings, not peers: round trips of a WebSocket client that does no work (frames
+    # encoded once, echoes skipped), and wsdom-py with an onmessage that does nothing.
+    "ws-floor": ("C", [BUILD / "raw_client", "--framing", "ws"], {"rr"}),
     "wsdom-rust": ("Rust", [TARGET / "client-wsdom"], ALL_MODES | Z_MODES),
     "tokio-tungstenite": ("Rust", [TARGET / "client-tokio-tungstenite"], ALL_MODES),
     "wsdom-c": ("C", [BUILD / "wsdom_client"], ALL_MODES | Z_MODES),
     "wsdom-py": ("Python", [PY, BENCH / "py" / "client_wsdom.py"], ALL_MODES | Z_MODES),
+    "wsdom-py-empty": ("Python", [PY, BENCH / "py" / "client_wsdom.py", "--empty-handler"],
+                       {"push64"}),
     "picows": ("Python", [PY, BENCH / "py" / "client_picows.py"], ALL_MODES),
     "websockets": ("Python", [PY, BENCH / "py" / "client_websockets.py"],
                    (ALL_MODES - {"conns"}) | Z_MODES),
@@ -111,7 +116,7 @@ CASE_COST = {"rr256": 52, "rr8192": 52, "rr100000": 52, "push64": 30, "push65536
 # First-guess message counts of push/send (messages/s the client roughly reaches); a pilot run
 # then sizes each case to last about `stream_seconds`.
 GUESS = {"raw": 20e6, "wsdom-rust": 5e6, "tokio-tungstenite": 5e6, "wsdom-c": 2e6,
-         "wsdom-py": 1e6, "picows": 1e6, "aiohttp": 5e5, "websockets": 1e5,
+         "wsdom-py": 1e6, "wsdom-py-empty": 1.5e6, "picows": 1e6, "aiohttp": 5e5, "websockets": 1e5,
          "websocket-client": 1e5}
 # The same for the compression cases, per case.
 GUESS_Z = {
@@ -289,14 +294,14 @@ def main_run(opts):
     resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     missing = {}
     for c in list(clients):
-        exe = CLIENTS[c][1][-1]
+        exe = [a for a in CLIENTS[c][1] if isinstance(a, Path)][-1]
         if not Path(exe).exists():
             missing[c] = f"not built ({exe} is missing)"
         elif c == "chromium":
             why = chromium_missing()
             if why:
                 missing[c] = why
-        elif c == "wsdom-py" and subprocess.run([PY, "-c", "import wsdom"],
+        elif c.startswith("wsdom-py") and subprocess.run([PY, "-c", "import wsdom"],
                                                 capture_output=True).returncode != 0:
             missing[c] = "the wsdom Python package is not installed in the bench venv"
     for c, why in missing.items():
@@ -522,8 +527,8 @@ def rfmt(r):
     return "–" if r is None else f"{r:.2f}"
 
 
-ORDER = ["raw", "wsdom-rust", "tokio-tungstenite", "wsdom-c", "wsdom-py", "picows", "aiohttp",
-         "websockets", "websocket-client", "chromium"]
+ORDER = ["raw", "ws-floor", "wsdom-rust", "tokio-tungstenite", "wsdom-c", "wsdom-py",
+         "wsdom-py-empty", "picows", "aiohttp", "websockets", "websocket-client", "chromium"]
 
 
 def targets(data):
@@ -594,6 +599,23 @@ def targets(data):
     return rows
 
 
+def ceilings(data):
+    """(target, needed ratio, ceiling ratio, what sets the ceiling) for the Python targets
+    whose ratio a client doing (next to) no work bounds, measured in the same run."""
+    rows = []
+    for case, needed, floor, what in (
+            ("rr100000", 1.1, "ws-floor",
+             "a WebSocket client that does no work (ws-floor) ÷ picows"),
+            ("push64", 1.5, "wsdom-py-empty",
+             "wsdom-py with an onmessage that does nothing (wsdom-py-empty) ÷ picows"),
+            ("push65536", 1.2, "raw",
+             "a C frame skipper with no handler and no copy (raw) ÷ picows")):
+        label = CASES[case][2].split(" (")[0].replace("round trips/s", "rr").replace(", ", " ")
+        r = ratio(med(data, case, floor), med(data, case, "picows"))
+        rows.append((f"Python {label}", f"{needed}", rfmt(r), what))
+    return rows
+
+
 def render_md(data, png_name):
     m = data["meta"]
     L = []
@@ -642,6 +664,14 @@ def render_md(data, png_name):
     for t, v, c, ok in targets(data):
         w(f"| {t} | {v} | {c} | {ok} |")
     w("")
+    w("**Ceilings.** The same ratio for a client that does (next to) no work, measured in the "
+      "same run: how far any client could get on this machine and server. A target above its "
+      "ceiling cannot be met by a faster wsdom.\n")
+    w("| target | needed | ceiling | ceiling measured as |")
+    w("|---|---|---|---|")
+    for t, needed, r, what in ceilings(data):
+        w(f"| {t} | ≥ {needed} | {r} | {what} |")
+    w("")
 
     def clients_of(cases):
         seen = [c for c in ORDER if any(c in data["cases"].get(k, {}).get("clients", {}) for k in cases)]
@@ -688,12 +718,16 @@ def render_md(data, png_name):
             "Send a binary message, await its echo, send the next (callback clients send from "
             "their message callback). After the warm-up, count for "
             f"{m['config']['rr_duration']} s. raw = C ping-pong of the same bytes with no "
-            "framing (the loopback floor).")
+            "framing (the loopback floor). ws-floor = the same C client with WebSocket frames "
+            "against the echo route, doing no work itself (frame encoded once with mask key 0, "
+            "echo skipped without a copy): the floor of any WebSocket client against this "
+            "server.")
     section("Receive rate from the push server (messages/s, higher is better)",
             ["push64", "push65536"],
             "The server writes N pre-encoded binary messages, then the text `done`; timed from "
             "the client's open event (handshake complete) to `done`. wsdom-py calls a Python "
-            "`onmessage` per message. raw = a C frame skipper that never copies payloads (the "
+            "`onmessage` per message; wsdom-py-empty is the same with an `onmessage` that does "
+            "nothing (the floor of a Python call per message). raw = a C frame skipper that never copies payloads (the "
             "server + loopback ceiling). N per client is sized by a pilot run to last ~"
             f"{m['config']['stream_seconds']} s.", mb=True)
     section("Send rate to the sink server (messages/s, higher is better)",
@@ -966,7 +1000,7 @@ def render_png(data, path):
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(20, 4.2 * rows), squeeze=False)
     colors = {"wsdom-rust": "#d9480f", "wsdom-c": "#e8590c", "wsdom-py": "#f76707", "raw": "#868e96",
-              "chromium": "#37b24d"}
+              "ws-floor": "#adb5bd", "wsdom-py-empty": "#ffc078", "chromium": "#37b24d"}
     for ax, (case, key, title, scale) in zip(axes.flat, panels):
         clients = data["cases"][case]["clients"]
         items = [(c, s[key]) for c, s in clients.items() if s.get(key)]

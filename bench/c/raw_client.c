@@ -2,6 +2,9 @@
  *
  *   rr     after a fixed WebSocket upgrade to /raw, plain TCP ping-pong of SIZE bytes (the
  *          server echoes bytes as they arrive): the loopback round-trip floor.
+ *          With --framing ws: the same against /echo with WebSocket frames, a frame encoded
+ *          once (mask key 0, so no work per byte) and echoes skipped without a copy: the
+ *          floor of any WebSocket client against this server (it unmasks, parses, reframes).
  *   push   a minimal WebSocket reader: parses frame headers and never copies payloads out of
  *          one 256 KiB read buffer: the server + loopback ceiling for receiving.
  *   send   writes a block of pre-masked frames (encoded once) again and again: the ceiling
@@ -32,6 +35,7 @@ static size_t size = 256;
 static size_t n = 1000;
 static double duration = 2.0;
 static size_t warmup = 100;
+static int ws_framing = 0;
 
 static double now(void) {
     struct timespec ts;
@@ -178,29 +182,57 @@ static int next_frame(int fd, uint64_t *len, int need_payload) {
     }
 }
 
+/* One masked binary frame (FIN, mask key 0) carrying SIZE bytes of FILL; sets *len. */
+static unsigned char *ws_frame(size_t *len) {
+    size_t hl = size < 126 ? 6 : size < 65536 ? 8 : 14;
+    unsigned char *f = malloc(hl + size);
+    f[0] = 0x82;
+    if (size < 126) {
+        f[1] = 0x80 | (unsigned char)size;
+    } else if (size < 65536) {
+        f[1] = 0x80 | 126;
+        f[2] = (unsigned char)(size >> 8);
+        f[3] = (unsigned char)size;
+    } else {
+        f[1] = 0x80 | 127;
+        for (int i = 0; i < 8; i++) f[2 + i] = (unsigned char)((uint64_t)size >> (8 * (7 - i)));
+    }
+    memset(f + hl - 4, 0, 4);
+    memset(f + hl, FILL, size);
+    *len = hl + size;
+    return f;
+}
+
 static void rr(void) {
-    int fd = dial("/raw");
+    int fd = dial(ws_framing ? "/echo" : "/raw");
     start = end = 0;
-    unsigned char *msg = malloc(size);
-    memset(msg, FILL, size);
+    size_t msg_len = size;
+    unsigned char *msg = ws_framing ? ws_frame(&msg_len) : malloc(size);
+    if (!ws_framing) memset(msg, FILL, size);
     unsigned char *in = malloc(size);
     double t0 = 0, c0 = 0;
     unsigned long count = 0;
     for (size_t i = 0;; i++) {
         if (i == warmup) t0 = now(), c0 = cpu();
         if (i >= warmup && now() - t0 >= duration) break;
-        write_all(fd, msg, size);
-        size_t got = 0;
-        while (got < size) {
-            ssize_t r = read(fd, in + got, size - got);
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) die("read");
-            got += (size_t)r;
+        write_all(fd, msg, msg_len);
+        if (ws_framing) {
+            uint64_t len;
+            if (next_frame(fd, &len, 0) != 2 || len != size) die("bad echo");
+        } else {
+            size_t got = 0;
+            while (got < size) {
+                ssize_t r = read(fd, in + got, size - got);
+                if (r < 0 && errno == EINTR) continue;
+                if (r <= 0) die("read");
+                got += (size_t)r;
+            }
         }
         if (i >= warmup) count++;
     }
     double secs = now() - t0, c = cpu() - c0;
-    close(fd);
+    if (ws_framing) close_ws(fd);
+    else close(fd);
     printf("RESULT {\"rate\": %f, \"count\": %lu, \"seconds\": %f, \"cpu_s\": %f}\n", count / secs, count, secs, c);
 }
 
@@ -308,6 +340,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(f, "--n")) n = strtoull(v, NULL, 10);
         else if (!strcmp(f, "--duration")) duration = atof(v);
         else if (!strcmp(f, "--warmup")) warmup = strtoull(v, NULL, 10);
+        else if (!strcmp(f, "--framing")) ws_framing = !strcmp(v, "ws");
         else {
             fprintf(stderr, "unknown flag %s\n", f);
             return 2;

@@ -25,6 +25,8 @@ def parse_args():
     p.add_argument("--duration", type=float, default=2.0)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--pool", help="message pool file (zpush, zsend)")
+    p.add_argument("--empty-handler", action="store_true",
+                   help="push: an onmessage that does nothing per message (wsdom only)")
     a = p.parse_args()
     a.url = a.url.rstrip("/")
     a.payload = bytes([FILL]) * a.size

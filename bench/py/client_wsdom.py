@@ -5,6 +5,7 @@ browser code does); deflate off (the server has none anyway) except in the compr
 (zpush, zsend), which use the default ``deflate=True``. Streaming sends come from the main
 thread and respect ``bufferedAmount`` like browser code does."""
 
+import itertools
 import threading
 import time
 
@@ -73,6 +74,20 @@ def push(args):
         if len(data) != size:
             fail(f"message of {len(data)} bytes, expected {size}")
         state["count"] += 1
+
+    if args.empty_handler:
+        # The floor of "a Python onmessage call per message": a handler that does nothing
+        # for the first n messages (an iterator's step), then checks that the next is "done".
+        full = onmessage
+        step, n = itertools.count().__next__, args.n
+
+        def onmessage(event):
+            if step() < n:
+                return
+            if event.data != "done":
+                fail("message n+1 is not 'done': messages were lost or added")
+            state["count"] = n
+            full(event)
 
     ws = new(args.full_url, onopen=onopen, onmessage=onmessage)
     if not ws.wait_closed(120):
