@@ -446,7 +446,10 @@ async fn read_loop(
                     )
                 }
                 Err(e) => return End::Failed(format!("connection lost: {e}")),
-                Ok(_) => keepalive.heard_from_server(),
+                Ok(_) => {
+                    keepalive.heard_from_server();
+                    sock.outbox.note_read();
+                }
             },
         }
     }

@@ -3,16 +3,31 @@
 //! `send()` encodes the frame on the caller's thread. On a plain TCP socket whose queue is
 //! empty, the caller also writes it (non-blocking `try_write`), so a send from a handler running
 //! on the I/O thread costs no thread hop; what the kernel does not take waits here for the
-//! socket's writer task. `bufferedAmount` falls as payload bytes are written, but, as in a
-//! browser, never while a handler runs: written bytes are credited between events.
+//! socket's writer task. A burst of small sends (one right after a direct write, with nothing
+//! read in between: a stream, not request and response) is queued instead, and the writer task
+//! writes the queued frames together, many per system call. `bufferedAmount` falls as payload bytes
+//! are written, but, as in a browser, never while a handler runs: written bytes are credited
+//! between events.
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{self, IoSlice};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
+
+/// A send this soon after the end of a direct write, with nothing read since, is part of a
+/// burst: it is queued for the writer task rather than written on its own.
+const BURST_GAP: Duration = Duration::from_micros(20);
+
+/// The most frames one system call of the writer task writes.
+const MAX_GATHER: usize = 64;
+
+/// Larger frames are always written at once when the queue is empty: a system call is cheap
+/// next to their bytes, and queueing them would cost an allocation each.
+const BURST_MAX_FRAME: usize = 16 << 10;
 
 /// One encoded frame waiting to be written.
 pub(crate) struct Chunk {
@@ -86,6 +101,8 @@ struct State {
     close_queued: bool,
     /// The transport is gone: everything is discarded.
     shut: bool,
+    /// When the last direct write by a sender ended.
+    last_direct: Option<Instant>,
 }
 
 /// The outgoing queue of one socket, shared by senders and the writer task.
@@ -102,6 +119,9 @@ pub(crate) struct Outbox {
     credit: AtomicU64,
     /// The first write error, for the reader to report.
     pub(crate) write_error: Mutex<Option<String>>,
+    /// The reader got bytes since the last direct write: the next send answers them, it is
+    /// not part of a burst.
+    read_since_write: AtomicBool,
 }
 
 impl Outbox {
@@ -113,7 +133,22 @@ impl Outbox {
             buffered: AtomicU64::new(0),
             credit: AtomicU64::new(0),
             write_error: Mutex::new(None),
+            read_since_write: AtomicBool::new(false),
         }
+    }
+
+    /// Called by the reader after each read (see [`BURST_GAP`]).
+    pub(crate) fn note_read(&self) {
+        self.read_since_write.store(true, Ordering::Relaxed);
+    }
+
+    /// True when a frame pushed now belongs to a burst of sends.
+    fn in_burst(&self, st: &State) -> bool {
+        is_burst(
+            st.last_direct,
+            self.read_since_write.load(Ordering::Relaxed),
+            Instant::now(),
+        )
     }
 
     /// Enables writes from the sending thread on a plain TCP connection.
@@ -152,11 +187,13 @@ impl Outbox {
     }
 
     fn push_locked(&self, st: &mut State, mut chunk: Chunk) -> Option<Vec<u8>> {
-        if st.queue.is_empty() {
+        if st.queue.is_empty() && (chunk.bytes.len() > BURST_MAX_FRAME || !self.in_burst(st)) {
             if let Some(half) = &st.direct {
                 match half.try_write(chunk.remaining()) {
                     Ok(n) => {
                         self.account(&mut chunk, n);
+                        st.last_direct = Some(Instant::now());
+                        self.read_since_write.store(false, Ordering::Relaxed);
                         if chunk.done() {
                             return Some(chunk.bytes);
                         }
@@ -205,16 +242,36 @@ impl Outbox {
             .get_or_insert_with(|| format!("write failed: {e}"));
     }
 
-    /// Writer task, plain TCP: writes queued frames until the kernel pushes back.
-    /// Returns Ok(true) when the queue is empty.
+    /// Writer task, plain TCP: writes queued frames, up to [`MAX_GATHER`] per system call,
+    /// until the kernel pushes back. Returns Ok(true) when the queue is empty.
     pub(crate) fn flush_direct(&self, half: &OwnedWriteHalf) -> io::Result<bool> {
         let mut st = self.state.lock();
-        while let Some(front) = st.queue.front_mut() {
-            match half.try_write(front.remaining()) {
-                Ok(n) => {
-                    self.account(front, n);
-                    if front.done() {
-                        st.queue.pop_front();
+        while !st.queue.is_empty() {
+            let written = {
+                let mut slices = [IoSlice::new(&[]); MAX_GATHER];
+                let mut count = 0;
+                for (slot, chunk) in slices.iter_mut().zip(&st.queue) {
+                    *slot = IoSlice::new(chunk.remaining());
+                    count += 1;
+                }
+                half.try_write_vectored(&slices[..count])
+            };
+            match written {
+                Ok(0) => {
+                    let e = io::Error::from(io::ErrorKind::WriteZero);
+                    self.record_error(&e);
+                    st.queue.clear();
+                    return Err(e);
+                }
+                Ok(mut n) => {
+                    while n > 0 {
+                        let front = st.queue.front_mut().expect("written bytes were queued");
+                        let take = n.min(front.remaining().len());
+                        self.account(front, take);
+                        n -= take;
+                        if front.done() {
+                            st.queue.pop_front();
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -285,6 +342,12 @@ impl Outbox {
     }
 }
 
+/// A send at `now` is part of a burst if the last direct write ended less than [`BURST_GAP`]
+/// before and nothing was read since (a request answered by a response is not a burst).
+fn is_burst(last_direct: Option<Instant>, read_since: bool, now: Instant) -> bool {
+    last_direct.is_some_and(|t| !read_since && now.saturating_duration_since(t) < BURST_GAP)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +378,93 @@ mod tests {
             "discarded"
         );
         assert_eq!(o.take_queued().len(), 2);
+    }
+
+    #[test]
+    fn bursts_are_sends_in_quick_succession_with_nothing_read_between() {
+        let t = Instant::now();
+        assert!(!is_burst(None, false, t), "the first send");
+        assert!(is_burst(Some(t), false, t + BURST_GAP / 2));
+        assert!(
+            !is_burst(Some(t), true, t + BURST_GAP / 2),
+            "answers what was read"
+        );
+        assert!(!is_burst(Some(t), false, t + BURST_GAP), "after a pause");
+    }
+
+    /// A connected pair: our write half (registered with `rt`) and the peer's socket.
+    fn pair(rt: &tokio::runtime::Runtime) -> (OwnedWriteHalf, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt.block_on(async {
+            let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (peer, _) = listener.accept().unwrap();
+            (client.into_split().1, peer)
+        })
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_writer_gathers_queued_frames_and_credits_their_payload() {
+        use std::io::Read;
+        let rt = runtime();
+        let (half, mut peer) = pair(&rt);
+        let _guard = rt.enter();
+        let o = Outbox::new();
+        // Without a direct half everything is queued: 200 frames of a 2-byte header and
+        // 3 payload bytes each, more than one system call takes.
+        let mut expected = Vec::new();
+        for i in 0..200u32 {
+            let frame = vec![0x82, 3, i as u8, (i >> 8) as u8, 0xee];
+            expected.extend_from_slice(&frame);
+            assert_eq!(o.push_data(Chunk::data(frame, 2)), None);
+        }
+        assert!(o.flush_direct(&half).unwrap(), "the queue was emptied");
+        assert!(o.is_empty());
+        assert_eq!(o.credit.load(Ordering::Acquire), 600, "payload bytes only");
+        drop(half);
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        assert_eq!(got, expected, "every frame, whole and in order");
+    }
+
+    #[test]
+    fn a_small_send_right_after_a_direct_write_waits_for_the_writer() {
+        let rt = runtime();
+        let (half, _peer) = pair(&rt);
+        let _guard = rt.enter();
+        let half = Arc::new(half);
+        let o = Outbox::new();
+        o.set_direct(half.clone());
+        let small = || Chunk::data(vec![0x82, 1, 7], 2);
+        assert!(
+            o.push_data(small()).is_some(),
+            "the first send is written at once"
+        );
+        o.state.lock().last_direct = Some(Instant::now());
+        assert_eq!(
+            o.push_data(small()),
+            None,
+            "the next, in a burst, is queued"
+        );
+        assert!(o.flush_direct(&half).unwrap());
+        o.state.lock().last_direct = Some(Instant::now());
+        o.note_read();
+        assert!(
+            o.push_data(small()).is_some(),
+            "an answer to a read is written at once"
+        );
+        o.state.lock().last_direct = Some(Instant::now());
+        let large = Chunk::data(vec![0; BURST_MAX_FRAME + 1], 2);
+        assert!(
+            o.push_data(large).is_some(),
+            "a large frame is written at once"
+        );
     }
 }
