@@ -10,19 +10,44 @@
 //!   read) costs one acquisition, not one per message;
 //! * it is given back by the core's park hook ([`wsdom_core::set_io_park_hook`]), which each
 //!   I/O thread calls right before it blocks waiting for I/O or timers, and also at the end
-//!   of a read batch once it has been held for [`HOLD_LIMIT`], so that Python threads get it
-//!   promptly even while the I/O thread never runs out of work. (Inside a Python handler the
-//!   interpreter also hands it over at every switch interval, as for any Python thread.)
+//!   of a read batch once it has been held for twice the interpreter's switch interval (see
+//!   [`hold_limit`]), so that Python threads get it even while the I/O thread never runs out
+//!   of work. (Inside a Python handler the interpreter also hands it over at every switch
+//!   interval, as for any Python thread.)
 //!
 //! The hook is registered when the module is imported, before any socket can exist; it stays
 //! registered for the life of the process, and a forked child's new I/O threads use it too.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long an I/O thread that never runs out of work keeps the GIL between read batches.
-const HOLD_LIMIT: Duration = Duration::from_millis(1);
+/// How long an I/O thread that never runs out of work keeps the GIL between read batches, in
+/// microseconds: twice `sys.getswitchinterval()` as read at import (5 ms by default).
+static HOLD_LIMIT_US: AtomicU64 = AtomicU64::new(10_000);
+
+/// See [`HOLD_LIMIT_US`]. Why not shorter: a thread waiting for the GIL asks the holder to drop
+/// it only after a whole switch interval in which the GIL did not change hands, and giving
+/// the GIL back and taking it again at once counts as a change. An I/O thread that did that
+/// more often than every switch interval would keep the waiting thread out for the whole
+/// flood; holding for two intervals leaves a quiet interval in any two, so the waiter asks,
+/// and the next release hands the GIL over.
+fn hold_limit() -> Duration {
+    Duration::from_micros(HOLD_LIMIT_US.load(Ordering::Relaxed))
+}
+
+/// Reads the switch interval for [`hold_limit`] (clamped to 1-100 ms). Called at import.
+pub(crate) fn read_switch_interval(py: pyo3::Python<'_>) {
+    use pyo3::types::PyAnyMethods;
+    let interval = py
+        .import("sys")
+        .and_then(|sys| sys.call_method0("getswitchinterval"))
+        .and_then(|v| v.extract::<f64>());
+    if let Ok(seconds) = interval {
+        let us = (2e6 * seconds).clamp(1_000.0, 100_000.0);
+        HOLD_LIMIT_US.store(us as u64, Ordering::Relaxed);
+    }
+}
 
 /// The park hook is registered: the GIL can be kept between events.
 static HOOKED: AtomicBool = AtomicBool::new(false);
@@ -73,12 +98,12 @@ pub(crate) fn after_event() {
     }
 }
 
-/// At the end of a read batch: gives the GIL back if it has been held for [`HOLD_LIMIT`]
+/// At the end of a read batch: gives the GIL back if it has been held for [`hold_limit`]
 /// (the thread may have more ready work and not park for a while), or unless it may be kept.
 pub(crate) fn end_batch() {
     let overdue = HELD
         .with(Cell::get)
-        .is_some_and(|(_, since)| !may_keep() || since.elapsed() >= HOLD_LIMIT);
+        .is_some_and(|(_, since)| !may_keep() || since.elapsed() >= hold_limit());
     if overdue {
         release();
     }

@@ -36,6 +36,7 @@ fn _wsdom(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     // Before any socket can start the I/O runtime.
     gil::install_park_hook();
+    gil::read_switch_interval(py);
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     buffer::init(py)?;
