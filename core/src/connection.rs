@@ -63,6 +63,34 @@ impl Reader {
     }
 }
 
+/// The size of the next read: the configured chunk at first, doubled (up to
+/// [`MAX_READ_AHEAD`]) while reads fill it, since more data is waiting and fewer, larger reads
+/// mean fewer system calls and wake-ups; halved back towards the chunk when reads come back
+/// much smaller. So a flood is read in large blocks, and ordinary traffic keeps small buffers.
+struct ReadSize {
+    base: usize,
+    now: usize,
+}
+
+impl ReadSize {
+    fn new(base: usize) -> ReadSize {
+        ReadSize { base, now: base }
+    }
+
+    fn get(&self) -> usize {
+        self.now
+    }
+
+    /// Adapts to a read of `n` bytes.
+    fn record(&mut self, n: usize) {
+        if n >= self.now {
+            self.now = (self.now * 2).min(MAX_READ_AHEAD.max(self.base));
+        } else if n < self.now / 4 {
+            self.now = (self.now / 2).max(self.base);
+        }
+    }
+}
+
 /// Runs one socket from connect to the `close` event.
 pub(crate) async fn run(sock: Arc<Socket>) {
     let timeout = sock.options.connect_timeout;
@@ -371,6 +399,7 @@ async fn read_loop(
         max_message_size: sock.options.max_message_size,
     };
     let chunk = sock.options.read_chunk_size;
+    let mut read_size = ReadSize::new(chunk);
     let close_timeout = sock.options.close_timeout;
     let mut assembler = match inflater {
         Some(inflater) => Assembler::with_inflater(limits, inflater),
@@ -436,7 +465,7 @@ async fn read_loop(
                     )),
                 };
             }
-            r = reader.read(&mut buf, chunk) => match r {
+            r = reader.read(&mut buf, read_size.get()) => match r {
                 Ok(0) | Err(_) if close_received.is_some() => {
                     return End::Clean(close_event(close_received.as_ref().expect("checked")));
                 }
@@ -446,9 +475,10 @@ async fn read_loop(
                     )
                 }
                 Err(e) => return End::Failed(format!("connection lost: {e}")),
-                Ok(_) => {
+                Ok(n) => {
                     keepalive.heard_from_server();
                     sock.outbox.note_read();
+                    read_size.record(n);
                 }
             },
         }
@@ -541,4 +571,34 @@ fn decode_buffered(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_grow_while_they_fill_up_and_shrink_back_when_they_do_not() {
+        let mut r = ReadSize::new(16 << 10);
+        for _ in 0..3 {
+            let full = r.get();
+            r.record(full);
+        }
+        assert_eq!(r.get(), 128 << 10);
+        for _ in 0..10 {
+            let full = r.get();
+            r.record(full);
+        }
+        assert_eq!(r.get(), MAX_READ_AHEAD, "bounded");
+        r.record(MAX_READ_AHEAD / 2);
+        assert_eq!(r.get(), MAX_READ_AHEAD, "a fair read keeps the size");
+        for _ in 0..10 {
+            r.record(100);
+        }
+        assert_eq!(r.get(), 16 << 10, "never below the configured chunk");
+        // A configured chunk above the read-ahead bound is used as is.
+        let mut big = ReadSize::new(1 << 20);
+        big.record(1 << 20);
+        assert_eq!(big.get(), 1 << 20);
+    }
 }
