@@ -601,7 +601,8 @@ def targets(data):
 
 def ceilings(data):
     """(target, needed ratio, ceiling ratio, what sets the ceiling) for the Python targets
-    whose ratio a client doing (next to) no work bounds, measured in the same run."""
+    missed in this run whose ratio a client doing (next to) no work bounds, measured in the
+    same run."""
     rows = []
     for case, needed, floor, what in (
             ("rr100000", 1.1, "ws-floor",
@@ -611,6 +612,9 @@ def ceilings(data):
             ("push65536", 1.2, "raw",
              "a C frame skipper with no handler and no copy (raw) ÷ picows")):
         label = CASES[case][2].split(" (")[0].replace("round trips/s", "rr").replace(", ", " ")
+        ours = ratio(med(data, case, "wsdom-py"), med(data, case, "picows"))
+        if ours is not None and ours >= needed:
+            continue
         r = ratio(med(data, case, floor), med(data, case, "picows"))
         rows.append((f"Python {label}", f"{needed}", rfmt(r), what))
     return rows
@@ -664,14 +668,16 @@ def render_md(data, png_name):
     for t, v, c, ok in targets(data):
         w(f"| {t} | {v} | {c} | {ok} |")
     w("")
-    w("**Ceilings.** The same ratio for a client that does (next to) no work, measured in the "
-      "same run: how far any client could get on this machine and server. A target above its "
-      "ceiling cannot be met by a faster wsdom.\n")
-    w("| target | needed | ceiling | ceiling measured as |")
-    w("|---|---|---|---|")
-    for t, needed, r, what in ceilings(data):
-        w(f"| {t} | ≥ {needed} | {r} | {what} |")
-    w("")
+    missed_ceilings = ceilings(data)
+    if missed_ceilings:
+        w("**Ceilings** of the Python targets missed above: the same ratio for a client that does "
+          "(next to) no work, measured in the same run: how far any client could get on this "
+          "machine and server. A target above its ceiling cannot be met by a faster wsdom.\n")
+        w("| target | needed | ceiling | ceiling measured as |")
+        w("|---|---|---|---|")
+        for t, needed, r, what in missed_ceilings:
+            w(f"| {t} | ≥ {needed} | {r} | {what} |")
+        w("")
 
     def clients_of(cases):
         seen = [c for c in ORDER if any(c in data["cases"].get(k, {}).get("clients", {}) for k in cases)]
