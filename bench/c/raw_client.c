@@ -182,8 +182,8 @@ static int next_frame(int fd, uint64_t *len, int need_payload) {
     }
 }
 
-/* One masked binary frame (FIN, mask key 0) carrying SIZE bytes of FILL; sets *len. */
-static unsigned char *ws_frame(size_t *len) {
+/* One binary frame (FIN) carrying SIZE bytes of FILL masked with `mask`; sets *len. */
+static unsigned char *ws_frame(const unsigned char mask[4], size_t *len) {
     size_t hl = size < 126 ? 6 : size < 65536 ? 8 : 14;
     unsigned char *f = malloc(hl + size);
     f[0] = 0x82;
@@ -197,8 +197,8 @@ static unsigned char *ws_frame(size_t *len) {
         f[1] = 0x80 | 127;
         for (int i = 0; i < 8; i++) f[2 + i] = (unsigned char)((uint64_t)size >> (8 * (7 - i)));
     }
-    memset(f + hl - 4, 0, 4);
-    memset(f + hl, FILL, size);
+    memcpy(f + hl - 4, mask, 4);
+    for (size_t i = 0; i < size; i++) f[hl + i] = FILL ^ mask[i % 4];
     *len = hl + size;
     return f;
 }
@@ -207,7 +207,8 @@ static void rr(void) {
     int fd = dial(ws_framing ? "/echo" : "/raw");
     start = end = 0;
     size_t msg_len = size;
-    unsigned char *msg = ws_framing ? ws_frame(&msg_len) : malloc(size);
+    static const unsigned char zero_mask[4] = {0, 0, 0, 0};
+    unsigned char *msg = ws_framing ? ws_frame(zero_mask, &msg_len) : malloc(size);
     if (!ws_framing) memset(msg, FILL, size);
     unsigned char *in = malloc(size);
     double t0 = 0, c0 = 0;
@@ -273,23 +274,9 @@ static void send_rate(void) {
     snprintf(path, sizeof path, "/sink?n=%zu", n);
     int fd = dial(path);
     /* One masked frame, then a ~1 MiB block of copies. */
-    unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
-    size_t hl = size < 126 ? 2 : size < 65536 ? 4 : 10;
-    size_t flen = hl + 4 + size;
-    unsigned char *frame = malloc(flen);
-    frame[0] = 0x82;
-    if (size < 126) {
-        frame[1] = 0x80 | (unsigned char)size;
-    } else if (size < 65536) {
-        frame[1] = 0x80 | 126;
-        frame[2] = (unsigned char)(size >> 8);
-        frame[3] = (unsigned char)size;
-    } else {
-        frame[1] = 0x80 | 127;
-        for (int i = 0; i < 8; i++) frame[2 + i] = (unsigned char)((uint64_t)size >> (56 - 8 * i));
-    }
-    memcpy(frame + hl, mask, 4);
-    for (size_t i = 0; i < size; i++) frame[hl + 4 + i] = FILL ^ mask[i % 4];
+    static const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    size_t flen;
+    unsigned char *frame = ws_frame(mask, &flen);
     size_t per = (1 << 20) / flen;
     if (per == 0) per = 1;
     unsigned char *block = malloc(per * flen);
