@@ -410,7 +410,11 @@ async fn read_loop(
     let mut deadline: Option<Instant> = None;
     let mut keepalive = Keepalive::new(sock.options.ping_interval, sock.options.pong_timeout);
     loop {
-        // Decode everything buffered, as one dispatch batch.
+        // Decode everything buffered, as one dispatch batch, after writing what was sent
+        // before it arrived.
+        if !buf.is_empty() {
+            sock.outbox.flush_before_dispatch();
+        }
         let decoded = sock.in_batch(|batch| {
             decode_buffered(sock, batch, &mut assembler, &mut buf, &mut close_received)
         });

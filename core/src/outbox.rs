@@ -286,6 +286,24 @@ impl Outbox {
         Ok(true)
     }
 
+    /// Called by the reader before it dispatches what it read: writes what is queued on a
+    /// plain TCP socket, so that frames sent before a response arrived are written (and
+    /// credited to `bufferedAmount`) by the time the response's event fires, as in a browser.
+    /// What the kernel does not take is left to the writer task, already woken.
+    pub(crate) fn flush_before_dispatch(&self) {
+        let half = {
+            let st = self.state.lock();
+            if st.queue.is_empty() {
+                return;
+            }
+            st.direct.clone()
+        };
+        if let Some(half) = half {
+            // An error is recorded in `write_error`, which the reader checks next.
+            let _ = self.flush_direct(&half);
+        }
+    }
+
     /// Writer task, TLS: takes everything queued (the caller writes it, then calls `written`).
     pub(crate) fn take_queued(&self) -> Vec<Chunk> {
         let mut st = self.state.lock();
