@@ -3,9 +3,9 @@
 //! `send()` encodes the frame on the caller's thread. On a plain TCP socket whose queue is
 //! empty, the caller also writes it (non-blocking `try_write`), so a send from a handler running
 //! on the I/O thread costs no thread hop; what the kernel does not take waits here for the
-//! socket's writer task. A burst of small sends (one right after a direct write, with nothing
-//! read in between: a stream, not request and response) is queued instead, and the writer task
-//! writes the queued frames together, many per system call. `bufferedAmount` falls as payload bytes
+//! socket's writer task. A burst of small sends from outside event handlers (one right after a
+//! direct write, with nothing read in between: a stream, not request and response) is queued
+//! instead, and the writer task writes the queued frames together, many per system call. `bufferedAmount` falls as payload bytes
 //! are written, but, as in a browser, never while a handler runs: written bytes are credited
 //! between events.
 
@@ -142,13 +142,16 @@ impl Outbox {
         self.read_since_write.store(true, Ordering::Relaxed);
     }
 
-    /// True when a frame pushed now belongs to a burst of sends.
+    /// True when a frame pushed now belongs to a burst of sends. Never inside an event
+    /// handler: what a handler sends is written at once, so the events after it in the same
+    /// batch see it written, as in a browser.
     fn in_burst(&self, st: &State) -> bool {
-        is_burst(
-            st.last_direct,
-            self.read_since_write.load(Ordering::Relaxed),
-            Instant::now(),
-        )
+        !crate::dispatch::in_handler()
+            && is_burst(
+                st.last_direct,
+                self.read_since_write.load(Ordering::Relaxed),
+                Instant::now(),
+            )
     }
 
     /// Enables writes from the sending thread on a plain TCP connection.
