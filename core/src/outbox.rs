@@ -432,6 +432,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "real sockets")]
     fn the_writer_gathers_queued_frames_and_credits_their_payload() {
         use std::io::Read;
         let rt = runtime();
@@ -456,6 +457,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "real sockets")]
     fn a_small_send_right_after_a_direct_write_waits_for_the_writer() {
         let rt = runtime();
         let (half, _peer) = pair(&rt);
