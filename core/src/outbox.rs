@@ -122,6 +122,8 @@ pub(crate) struct Outbox {
     /// The reader got bytes since the last direct write: the next send answers them, it is
     /// not part of a burst.
     read_since_write: AtomicBool,
+    /// Frames may be queued: lets the reader skip the lock when nothing is (a plain load).
+    maybe_queued: AtomicBool,
 }
 
 impl Outbox {
@@ -134,6 +136,7 @@ impl Outbox {
             credit: AtomicU64::new(0),
             write_error: Mutex::new(None),
             read_since_write: AtomicBool::new(false),
+            maybe_queued: AtomicBool::new(false),
         }
     }
 
@@ -210,6 +213,7 @@ impl Outbox {
             }
         }
         st.queue.push_back(chunk);
+        self.maybe_queued.store(true, Ordering::Release);
         self.wake_writer.notify_one();
         None
     }
@@ -285,6 +289,7 @@ impl Outbox {
                 }
             }
         }
+        self.maybe_queued.store(false, Ordering::Release);
         self.drained.notify_waiters();
         Ok(true)
     }
@@ -294,6 +299,9 @@ impl Outbox {
     /// credited to `bufferedAmount`) by the time the response's event fires, as in a browser.
     /// What the kernel does not take is left to the writer task, already woken.
     pub(crate) fn flush_before_dispatch(&self) {
+        if !self.maybe_queued.load(Ordering::Acquire) {
+            return;
+        }
         let half = {
             let st = self.state.lock();
             if st.queue.is_empty() {
