@@ -47,8 +47,9 @@ pub struct Options {
     pub max_frame_size: usize,
     /// Largest `bufferedAmount` before the socket is flagged full and fails (default 256 MiB).
     pub max_buffered_amount: u64,
-    /// Size of each read from the socket (default 16 KiB). The buffer is only held while data is
-    /// being processed, so idle sockets cost little memory.
+    /// Size of a read from the socket (default 16 KiB): the first, and the least once reads
+    /// that fill up have grown it (up to 256 KiB while more data keeps waiting). The buffer is
+    /// only held while data is being processed, so idle sockets cost little memory.
     pub read_chunk_size: usize,
     /// Opt-in keepalive: after this much silence from the server, send a ping (default
     /// `None`: idle connections stay open and silent, as in browsers).
