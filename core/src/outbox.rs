@@ -5,9 +5,9 @@
 //! on the I/O thread costs no thread hop; what the kernel does not take waits here for the
 //! socket's writer task. A burst of small sends from outside event handlers (one right after a
 //! direct write, with nothing read in between: a stream, not request and response) is queued
-//! instead, and the writer task writes the queued frames together, many per system call. `bufferedAmount` falls as payload bytes
-//! are written, but, as in a browser, never while a handler runs: written bytes are credited
-//! between events.
+//! instead, and the writer task writes the queued frames together, many per system call.
+//! `bufferedAmount` falls as payload bytes are written, but, as in a browser, never while a
+//! handler runs: written bytes are credited between events.
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -252,7 +252,26 @@ impl Outbox {
     /// Writer task, plain TCP: writes queued frames, up to [`MAX_GATHER`] per system call,
     /// until the kernel pushes back. Returns Ok(true) when the queue is empty.
     pub(crate) fn flush_direct(&self, half: &OwnedWriteHalf) -> io::Result<bool> {
+        self.flush_locked(&mut self.state.lock(), half)
+    }
+
+    /// Called by the reader before it dispatches what it read: writes what is queued on a
+    /// plain TCP socket, so that frames sent before a response arrived are written (and
+    /// credited to `bufferedAmount`) by the time the response's event fires, as in a browser.
+    /// What the kernel does not take is left to the writer task, already woken.
+    pub(crate) fn flush_before_dispatch(&self) {
+        if !self.maybe_queued.load(Ordering::Acquire) {
+            return;
+        }
         let mut st = self.state.lock();
+        if let Some(half) = st.direct.clone() {
+            // An error is recorded in `write_error`, which the reader checks next.
+            let _ = self.flush_locked(&mut st, &half);
+        }
+    }
+
+    /// [`Outbox::flush_direct`] with the state already locked.
+    fn flush_locked(&self, st: &mut State, half: &OwnedWriteHalf) -> io::Result<bool> {
         while !st.queue.is_empty() {
             let written = {
                 let mut slices = [IoSlice::new(&[]); MAX_GATHER];
@@ -261,15 +280,12 @@ impl Outbox {
                     *slot = IoSlice::new(chunk.remaining());
                     count += 1;
                 }
-                half.try_write_vectored(&slices[..count])
+                match half.try_write_vectored(&slices[..count]) {
+                    Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
+                    other => other,
+                }
             };
             match written {
-                Ok(0) => {
-                    let e = io::Error::from(io::ErrorKind::WriteZero);
-                    self.record_error(&e);
-                    st.queue.clear();
-                    return Err(e);
-                }
                 Ok(mut n) => {
                     while n > 0 {
                         let front = st.queue.front_mut().expect("written bytes were queued");
@@ -294,31 +310,11 @@ impl Outbox {
         Ok(true)
     }
 
-    /// Called by the reader before it dispatches what it read: writes what is queued on a
-    /// plain TCP socket, so that frames sent before a response arrived are written (and
-    /// credited to `bufferedAmount`) by the time the response's event fires, as in a browser.
-    /// What the kernel does not take is left to the writer task, already woken.
-    pub(crate) fn flush_before_dispatch(&self) {
-        if !self.maybe_queued.load(Ordering::Acquire) {
-            return;
-        }
-        let half = {
-            let st = self.state.lock();
-            if st.queue.is_empty() {
-                return;
-            }
-            st.direct.clone()
-        };
-        if let Some(half) = half {
-            // An error is recorded in `write_error`, which the reader checks next.
-            let _ = self.flush_direct(&half);
-        }
-    }
-
     /// Writer task, TLS: takes everything queued (the caller writes it, then calls `written`).
     pub(crate) fn take_queued(&self) -> Vec<Chunk> {
         let mut st = self.state.lock();
         let chunks: Vec<Chunk> = st.queue.drain(..).collect();
+        self.maybe_queued.store(false, Ordering::Release);
         if chunks.is_empty() {
             self.drained.notify_waiters();
         }
